@@ -1,0 +1,452 @@
+/*
+ * m2wo.h: types, limits and module prototypes shared by every stage of m2wo.
+ * Each stage (input, parse, text, classify, config, match, regex, template,
+ * api, customer, workorder, outcome, audit, pipeline) has its prototypes
+ * below under a comment naming it. Every limit is a named constant here and
+ * is documented in m2wo.conf(5).
+ */
+#ifndef M2WO_H
+#define M2WO_H
+
+#include <glib.h>
+#include <gmime/gmime.h>
+#include <json-c/json.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+/* Library types that g_autoptr() frees, declared once here. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
+
+/* ------------------------------------------------------------------ limits */
+
+#define M2WO_DEF_MAX_MESSAGE_SIZE 26214400  /* bytes; max_message_size */
+#define M2WO_MAX_HEADER_SIZE      (256 * 1024) /* bytes of the header block */
+#define M2WO_MAX_MIME_DEPTH       32        /* nested multiparts/messages */
+#define M2WO_MAX_PARTS            1000      /* MIME parts walked per message */
+#define M2WO_MAX_TEXT_SIZE        (1024 * 1024) /* decoded body text bytes */
+#define M2WO_MAX_FIELD_LEN        65536     /* bytes of one work-order field */
+#define M2WO_MAX_ATTACH_TOTAL     (20 * 1024 * 1024) /* decoded attachment bytes */
+#define M2WO_MAX_JSON_SIZE        (40 * 1024 * 1024) /* serialised work order */
+#define M2WO_MAX_API_RESPONSE     (8 * 1024 * 1024)  /* bytes of one API answer */
+#define M2WO_MAX_TOKEN_SIZE       4096      /* bytes of a token file */
+#define M2WO_REGEX_MATCH_LIMIT    1000000   /* PCRE2 match limit */
+#define M2WO_REGEX_DEPTH_LIMIT    10000     /* PCRE2 depth limit */
+#define M2WO_MESSAGE_KEY_LEN      12
+
+#define M2WO_DEF_API_URL          "https://app.out-smart.com/openapi/8"
+#define M2WO_DEF_REQUEST_TIMEOUT  30        /* seconds */
+#define M2WO_DEF_DEADLINE         300       /* seconds */
+#define M2WO_DEF_WORKORDER_NO     "M2WO-{message_key}"
+
+/* ------------------------------------------------------------------ errors */
+
+#define M2WO_ERROR (m2wo_error_quark())
+GQuark m2wo_error_quark(void);
+
+/* What went wrong decides the outcome; outcome.c maps it. */
+typedef enum {
+	M2WO_ERROR_TEMP,       /* may pass: network, API 5xx, disk, deadline */
+	M2WO_ERROR_CONFIG,     /* configuration problem (run time: tempfail) */
+	M2WO_ERROR_TOO_LARGE,  /* message or header block over a limit */
+	M2WO_ERROR_BAD_INPUT,  /* not a mail message at all */
+	M2WO_ERROR_REJECT,     /* permanent refusal by the API */
+	M2WO_ERROR_NOT_FOUND,  /* customer not found */
+	M2WO_ERROR_INCOMPLETE, /* required work-order fields missing */
+	M2WO_ERROR_REGEX_LIMIT,/* a pattern hit the PCRE2 match/depth limit */
+	M2WO_ERROR_INTERNAL,
+	M2WO_ERROR_DISK,       /* quarantine or state not safely written */
+	M2WO_ERROR_DEADLINE,   /* the whole run took longer than deadline */
+	M2WO_ERROR_DAILY_LIMIT,/* daily_limit reached: wait for tomorrow */
+} m2wo_error_t;
+
+/* ---------------------------------------------------------------- outcomes */
+
+typedef enum {
+	M2WO_OUTCOME_CREATED,
+	M2WO_OUTCOME_DUPLICATE,
+	M2WO_OUTCOME_DISCARDED,
+	M2WO_OUTCOME_QUARANTINED,
+	M2WO_OUTCOME_TEMPFAIL,
+	M2WO_OUTCOME_UNMATCHED,
+	M2WO_OUTCOME_CUSTOMER_NOT_FOUND,
+	M2WO_OUTCOME_INCOMPLETE,
+	M2WO_OUTCOME_REJECTED,
+	M2WO_OUTCOME_TOO_LARGE,
+} m2wo_outcome_t;
+
+/* What to do with a message that will not become a work order. */
+typedef enum {
+	M2WO_POLICY_BOUNCE,
+	M2WO_POLICY_DISCARD,
+	M2WO_POLICY_QUARANTINE,
+	M2WO_POLICY_PROCESS,   /* on_autoreply only */
+} m2wo_policy_t;
+
+/* ----------------------------------------------------------- configuration */
+
+typedef struct m2wo_matcher m2wo_matcher_t;
+typedef struct m2wo_customer_rule m2wo_customer_rule_t;
+
+/* One regex.NAME or subject_regex.NAME rule. */
+typedef struct {
+	char *name;
+	char *pattern;        /* raw, as written in the file */
+	gboolean subject;     /* subject_regex.* rather than regex.* */
+	int line;
+	pcre2_code *code;     /* compiled on first use (regex_compile) */
+} m2wo_regex_rule_t;
+
+/* One forced.FIELD template. */
+typedef struct {
+	char *field;
+	char *template;
+	int line;
+} m2wo_forced_t;
+
+/* One [config NAME] group, [defaults] already merged in. */
+typedef struct {
+	char *name;
+	int line;
+	char *description;
+	gboolean active;
+	const m2wo_matcher_t *matcher;
+	char **sender_values;  /* NULL-terminated; for *Regex types one pattern */
+	pcre2_code *sender_code; /* *Regex types, compiled on first use */
+	GPtrArray *customer_rules; /* const m2wo_customer_rule_t *, not owned */
+	char *forced_debtor_number; /* template, or NULL */
+	gboolean create_relation;
+	gboolean parse_attachments;
+	gboolean attach_original;
+	GPtrArray *regex_rules;  /* m2wo_regex_rule_t *, owned, file order */
+	GPtrArray *forced;       /* m2wo_forced_t *, owned, file order */
+} m2wo_mailconf_t;
+
+typedef enum { M2WO_DEDUPE_API, M2WO_DEDUPE_OFF } m2wo_dedupe_t;
+
+/* The whole file. */
+typedef struct {
+	char *path;
+	char *api_url;
+	char *token_file;
+	char *software_token_file;
+	char *bearer_token_file;
+	char *ca_file;
+	int request_timeout;
+	int deadline;
+	gsize max_message_size;
+	char *workorder_no;
+	m2wo_dedupe_t dedupe;
+	m2wo_policy_t on_unmatched;
+	m2wo_policy_t on_autoreply;
+	m2wo_policy_t on_reject;
+	char *quarantine_dir;
+	guint daily_limit;
+	char *state_dir;
+	int syslog_facility;
+	char *audit_file;
+	GPtrArray *mailconfs;    /* m2wo_mailconf_t *, owned, file order */
+} m2wo_config_t;
+
+/* --------------------------------------------------------------- a message */
+
+typedef struct {
+	char *filename;          /* untrusted, sanitised to a plain base name */
+	GBytes *data;            /* decoded content */
+} m2wo_attachment_t;
+
+typedef struct {
+	GBytes *raw;             /* the bytes as received */
+	GMimeMessage *mime;
+	char *subject;           /* decoded UTF-8; "" when absent */
+	char *from_address;      /* addr-spec of the first From; "" when absent */
+	char *from_name;         /* decoded display name; "" when absent */
+	char *reply_to;          /* addr-spec of Reply-To, or NULL */
+	char *message_id;        /* without angle brackets, or NULL */
+	char *body;              /* body text, UTF-8, "\n" line ends, capped */
+	gboolean body_from_html; /* body came from a text/html part */
+	gboolean body_truncated; /* body was cut at M2WO_MAX_TEXT_SIZE */
+	char message_key[M2WO_MESSAGE_KEY_LEN + 1];
+} m2wo_msg_t;
+
+/* ------------------------------------------------------------- one run */
+
+typedef struct m2wo_api m2wo_api_t;
+
+/* Everything one message goes through; pipeline.c owns it. */
+typedef struct {
+	m2wo_config_t *config;
+	/* envelope */
+	char *sender;            /* NULL when not given at all; "" for <> */
+	char *recipient;
+	char *queue_id;
+	const char *source;      /* file path in --drop mode, else NULL */
+	/* modes */
+	gboolean dry_run;
+	gboolean offline;
+	GString *explain;        /* non-NULL with --explain */
+	gint64 started_us;       /* g_get_monotonic_time() at start */
+	gint64 deadline_us;      /* absolute, monotonic */
+	GDateTime *now;          /* local time of processing */
+	/* stages */
+	GBytes *raw;             /* the message as received */
+	m2wo_msg_t *msg;
+	const char *autoreply_signal; /* static string, or NULL */
+	m2wo_mailconf_t *conf;
+	GHashTable *params;      /* char * -> char *, template parameters */
+	m2wo_api_t *api;         /* opened on first need, shared by --drop */
+	json_object *relation;   /* found/created relation, owned */
+	json_object *invoice_relation; /* relation for the Invoice fields, owned */
+	char *adr_code;
+	GPtrArray *work_objects; /* char *obj_code */
+	json_object *workorder;  /* the work order object, owned */
+	/* result */
+	m2wo_outcome_t outcome;
+	char *reason;            /* short, safe text for the audit line */
+	char *dsn;               /* first output line, e.g. "5.6.0 ..." */
+	char *workorder_no;
+	gint64 row_id;           /* 0 when none */
+	int api_code;            /* last API code, 0 when none */
+	long http_status;        /* last HTTP status, 0 when none */
+	guint attachments_skipped; /* over M2WO_MAX_ATTACH_TOTAL */
+} m2wo_run_t;
+
+/* explain.c: append a line to the --explain trace when there is one. */
+void explain(m2wo_run_t *run, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* ------------------------------------------------------------------- input */
+
+/* Reads all of fd into memory, refusing more than max bytes
+ * (M2WO_ERROR_TOO_LARGE). Returns a new GBytes. */
+GBytes *input_read_fd(int fd, gsize max, GError **error);
+/* The same for a file path. */
+GBytes *input_read_file(const char *path, gsize max, GError **error);
+
+/* ------------------------------------------------------------------- parse */
+
+/* Parses raw bytes (kept by reference) into a new message: headers decoded,
+ * body text extracted (text.c), message key computed. Errors:
+ * M2WO_ERROR_TOO_LARGE (header block), M2WO_ERROR_BAD_INPUT. */
+m2wo_msg_t *msg_parse(GBytes *raw, GError **error);
+void msg_free(m2wo_msg_t *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_msg_t, msg_free)
+
+/* -------------------------------------------------------------------- text */
+
+/* The body text of SPEC 3.4: first text/plain part, else first text/html
+ * converted. Returns a new UTF-8 string, never NULL. */
+char *text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated);
+/* Decodes a part's content to valid UTF-8 whatever its charset. New string. */
+char *text_part_to_utf8(GMimePart *part);
+/* Makes text readable from HTML: blocks become line breaks, entities
+ * decoded, scripts and styles dropped. New string. */
+char *text_from_html(const char *html, gsize len);
+/* Collects attachments (parts with a file name or disposition attachment,
+ * outside the body text) up to max_total decoded bytes; returns how many
+ * were skipped for the cap. Fills out with m2wo_attachment_t *. */
+guint text_attachments(GMimeMessage *message, gsize max_total, GPtrArray *out);
+void attachment_free(m2wo_attachment_t *att);
+
+/* ---------------------------------------------------------------- classify */
+
+/* Returns the name of the signal that marks the message as machine-generated
+ * (static string, e.g. "auto-submitted", "empty-sender"), or NULL. sender is
+ * the envelope sender: NULL when unknown, "" for the null sender. */
+const char *classify_autoreply(const m2wo_msg_t *msg, const char *sender);
+
+/* ------------------------------------------------------------------ config */
+
+/* Loads and validates a configuration file. Every problem is appended to
+ * problems as "FILE:LINE: problem" (or "FILE: problem"); the result is NULL
+ * when there is any. With compile_all, every regex is compiled now (for
+ * --check-config); otherwise compiling waits for first use. */
+m2wo_config_t *config_load(const char *path, gboolean compile_all,
+                           GPtrArray *problems);
+void config_free(m2wo_config_t *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_config_t, config_free)
+/* Checks the token files (exist, readable, not readable by group/others);
+ * appends problems as above. Returns TRUE when there are none. */
+gboolean config_check_tokens(const m2wo_config_t *config, GPtrArray *problems);
+/* Reads one token file (white space trimmed), refusing files that others can
+ * read. New string; M2WO_ERROR_CONFIG on failure. */
+char *config_read_token(const char *path, GError **error);
+const char *policy_to_string(m2wo_policy_t policy);
+
+/* ------------------------------------------------------------------- match */
+
+struct m2wo_matcher {
+	const char *name;        /* sender_type value */
+	/* -1 error, 0 no, 1 yes; appends a readable reason to why. */
+	int (*match)(m2wo_mailconf_t *conf, const m2wo_run_t *run, GString *why,
+	             GError **error);
+	const char *describe;    /* "the From address equals a value" */
+	gboolean regex;          /* sender_value is one PCRE2 pattern */
+};
+
+const m2wo_matcher_t *match_lookup(const char *name);
+/* Picks the first active configuration that accepts the message, explaining
+ * each one tried. Returns 1 and sets run->conf, 0 when none, -1 on error. */
+int match_pick(m2wo_run_t *run, GError **error);
+
+/* ------------------------------------------------------------------- regex */
+
+/* Compiles a pattern with UTF, UCP and invalid-UTF matching. On failure the
+ * error message holds PCRE2's text and offset. */
+pcre2_code *regex_compile(const char *pattern, gboolean caseless,
+                          GError **error);
+/* Searches text; -1 error (M2WO_ERROR_REGEX_LIMIT on the match or depth
+ * limit), 0 no match, 1 match. With value non-NULL, sets it to the rule
+ * value of SPEC 3.4 (group "value", else group 1, else the whole match,
+ * trimmed; new string). */
+int regex_search(const pcre2_code *code, const char *text, gsize len,
+                 char **value, GError **error);
+/* Runs every regex rule of run->conf and stores {NAME} in run->params. */
+int regex_apply_rules(m2wo_run_t *run, GError **error);
+
+/* ---------------------------------------------------------------- template */
+
+/* Expands {parameter} references; "{{" and "}}" are literal braces.
+ * An unknown parameter is M2WO_ERROR_CONFIG. New string. */
+char *template_expand(const char *tmpl, GHashTable *params, GError **error);
+/* Validates syntax and that every parameter is a built-in one or in extra
+ * (regex rule names). */
+gboolean template_check(const char *tmpl, const char *const *extra,
+                        GError **error);
+/* NULL-terminated list of the built-in parameter names of SPEC 3.6. */
+const char *const *template_builtin_names(void);
+/* Fills run->params with the built-in parameters from run->msg, the
+ * envelope, run->conf and run->now. */
+void template_fill_params(m2wo_run_t *run);
+
+/* --------------------------------------------------------------------- api */
+
+/* How an API exchange ended (outsmart-api.md). */
+typedef enum {
+	M2WO_API_OK,         /* code 200 */
+	M2WO_API_NOT_FOUND,  /* code 1500 */
+	M2WO_API_TEMPFAIL,   /* transport, HTTP status, 1000-1009 */
+	M2WO_API_REJECT,     /* 1300, 1301, 1501, 1504 and other permanent codes */
+} m2wo_api_status_t;
+
+typedef struct {
+	m2wo_api_status_t status;
+	long http;               /* HTTP status, 0 when no answer */
+	int code;                /* API code, 0 when no envelope */
+	json_object *response;   /* the envelope's "response", owned */
+	GPtrArray *messages;     /* char *, the envelope's "messages" */
+	const char *reason;      /* static, safe: "OutSmart API unreachable" */
+} m2wo_api_reply_t;
+
+/* Opens a client: reads the token files (M2WO_ERROR_CONFIG when unreadable
+ * or readable by others), prepares one curl handle for the whole run. */
+m2wo_api_t *api_open(const m2wo_config_t *config, GError **error);
+void api_free(m2wo_api_t *api);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_api_t, api_free)
+/* Each request ends by deadline_us (monotonic) at the latest. */
+void api_set_deadline(m2wo_api_t *api, gint64 deadline_us);
+/* GET /ENDPOINT/ with filters: keys, values and ops are parallel arrays of n
+ * items (ops "eq", "li", ...). Returns a new reply; never NULL. */
+m2wo_api_reply_t *api_get(m2wo_api_t *api, const char *endpoint,
+                          const char *const *keys, const char *const *values,
+                          const char *const *ops, guint n);
+/* GET /ENDPOINT/ with plain query parameters (NULL-terminated key, value
+ * pairs), e.g. GetWorkorder's workorder_no and update_status. */
+m2wo_api_reply_t *api_get_params(m2wo_api_t *api, const char *endpoint,
+                                 const char *const *pairs);
+/* POST /ENDPOINT/ with a JSON body (not consumed). */
+m2wo_api_reply_t *api_post(m2wo_api_t *api, const char *endpoint,
+                           json_object *body);
+void api_reply_free(m2wo_api_reply_t *reply);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_api_reply_t, api_reply_free)
+/* Number of connections curl opened so far (for tests and --explain). */
+long api_connections(m2wo_api_t *api);
+
+/* ---------------------------------------------------------------- customer */
+
+struct m2wo_customer_rule {
+	const char *name;        /* customer_rules value */
+	/* -1 error (API tempfail), 0 not found, 1 found: sets run->relation
+	 * (and adr_code, work_objects). Explains its query and answer. */
+	int (*find)(m2wo_run_t *run, GError **error);
+	const char *describe;
+};
+
+const m2wo_customer_rule_t *customer_rule_lookup(const char *name);
+/* Finds (or creates) the relation of run->conf: forced_debtor_number first,
+ * then the rules in order, then create_relation. 1 found, 0 not found,
+ * -1 error (M2WO_ERROR_TEMP or M2WO_ERROR_REJECT). Also sets
+ * run->invoice_relation. Offline runs skip the look-ups and return 1. */
+int customer_resolve(m2wo_run_t *run, GError **error);
+
+/* --------------------------------------------------------------- workorder */
+
+/* Whether FIELD is a PostWorkorders field that forced.FIELD may set. */
+gboolean workorder_field_known(const char *field);
+/* Builds run->workorder: customer fields from run->relation and
+ * run->invoice_relation, then forced values, WorkorderNo, AdrCode,
+ * WorkObjects, attachments. M2WO_ERROR_CONFIG for a template problem. */
+gboolean workorder_build(m2wo_run_t *run, GError **error);
+/* Appends the names of required fields that are still empty (skipping the
+ * customer fields when offline). Returns how many. */
+guint workorder_missing(json_object *workorder, gboolean skip_customer,
+                        GPtrArray *missing);
+/* Serialises [workorder] for posting, or pretty for --dry-run. */
+const char *workorder_to_json(json_object *workorder, gboolean pretty);
+
+/* ----------------------------------------------------------------- outcome */
+
+const char *outcome_to_string(m2wo_outcome_t outcome);
+/* The sysexits code of SPEC 5. */
+int outcome_exit_code(m2wo_outcome_t outcome);
+/* Sets run->outcome, run->reason and run->dsn from an error of the stages
+ * (M2WO_ERROR domain; anything else is internal, so tempfail). */
+void outcome_from_error(m2wo_run_t *run, const GError *error);
+/* Sets run->outcome and run->reason, and the fixed DSN text for it. */
+void outcome_set(m2wo_run_t *run, m2wo_outcome_t outcome, const char *reason);
+
+/* ------------------------------------------------------------------- audit */
+
+/* Opens syslog with ident "m2wo" and the configured facility. */
+void audit_open(int facility);
+/* Formats the SPEC 5 key=value line for run. New string. */
+char *audit_format_line(const m2wo_run_t *run, int exit_code);
+/* Formats the same record as one JSON object (no newline). New string. */
+char *audit_format_json(const m2wo_run_t *run, int exit_code);
+/* Writes the line to syslog and the JSON record to audit_file (if any);
+ * dry runs write the line to stderr instead. */
+void audit_write(const m2wo_run_t *run, int exit_code);
+
+/* -------------------------------------------------------------- quarantine */
+
+/* Writes run->raw into the quarantine Maildir (tmp, fsync, rename into new)
+ * with X-M2WO-Outcome and X-M2WO-Reason in front. M2WO_ERROR_TEMP when the
+ * message is not safely on disk. */
+gboolean quarantine_write(m2wo_run_t *run, const char *outcome,
+                          const char *reason, GError **error);
+/* Returns raw without the X-M2WO-* header lines quarantine_write added (a
+ * new reference when there were none). */
+GBytes *quarantine_strip(GBytes *raw);
+
+/* ------------------------------------------------------------------- limit */
+
+/* Counts one work order against daily_limit in state_dir under a file lock;
+ * M2WO_ERROR_TEMP ("daily limit") when today's count is reached. */
+gboolean limit_take(m2wo_run_t *run, GError **error);
+
+/* ---------------------------------------------------------------- pipeline */
+
+m2wo_run_t *run_new(m2wo_config_t *config);
+void run_free(m2wo_run_t *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_run_t, run_free)
+/* Runs one message through every stage, applies the policies and sets the
+ * outcome; returns the exit code. Writes nothing to stdout or syslog. */
+int pipeline_run(m2wo_run_t *run, GBytes *raw);
+
+/* -------------------------------------------------------------------- drop */
+
+/* WorkOrder Drop: every message in paths (files, folders of .eml, Maildirs)
+ * through pipeline_run, one result line each and a summary. Returns 0 when
+ * every message ended well, 75 when any may pass later, else 65. */
+int drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
+             gboolean offline, gboolean explain);
+
+#endif /* M2WO_H */

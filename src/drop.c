@@ -1,0 +1,162 @@
+/*
+ * drop.c: WorkOrder Drop (m2wo --drop PATH...). Each message of the given
+ * files, folders and Maildirs goes through the same pipeline as pipe mode,
+ * with one API connection for the whole run. It never moves or deletes the
+ * files it reads: replaying a message is always safe thanks to dedupe.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "m2wo.h"
+
+#define DROP_PROGRESS_MIN 20	/* show progress from this many messages */
+
+static gint
+drop_compare(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the regular files of dir; with suffix, only those ending in it. */
+static void
+drop_add_dir(GPtrArray *files, const char *dir, const char *suffix)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	g_autoptr(GPtrArray) found = g_ptr_array_new();
+	const char *name;
+	guint i;
+
+	if (d == NULL)
+		return;
+	while ((name = g_dir_read_name(d)) != NULL) {
+		char *path = g_build_filename(dir, name, NULL);
+
+		if (name[0] != '.' && g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
+		    (suffix == NULL || g_str_has_suffix(name, suffix)))
+			g_ptr_array_add(found, path);
+		else
+			g_free(path);
+	}
+	g_ptr_array_sort(found, drop_compare);
+	for (i = 0; i < found->len; i++)
+		g_ptr_array_add(files, found->pdata[i]);
+}
+
+/* A Maildir is a folder with cur/ and new/; otherwise the folder's .eml. */
+static void
+drop_collect(GPtrArray *files, const char *path)
+{
+	g_autofree char *cur = g_build_filename(path, "cur", NULL);
+	g_autofree char *new = g_build_filename(path, "new", NULL);
+
+	if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		g_ptr_array_add(files, g_strdup(path));
+		return;
+	}
+	if (g_file_test(cur, G_FILE_TEST_IS_DIR) &&
+	    g_file_test(new, G_FILE_TEST_IS_DIR)) {
+		drop_add_dir(files, new, NULL);
+		drop_add_dir(files, cur, NULL);
+		return;
+	}
+	drop_add_dir(files, path, ".eml");
+}
+
+/* One message: read, strip quarantine headers, run. */
+static int
+drop_one(m2wo_run_t *run, const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) raw = NULL, plain = NULL;
+
+	run->source = path;
+	run->started_us = g_get_monotonic_time();
+	run->deadline_us = run->started_us +
+	    (gint64)run->config->deadline * G_USEC_PER_SEC;
+	raw = input_read_file(path, run->config->max_message_size, &error);
+	if (raw == NULL) {
+		outcome_from_error(run, error);
+		return outcome_exit_code(run->outcome);
+	}
+	plain = quarantine_strip(raw);
+	return pipeline_run(run, plain);
+}
+
+static void
+drop_print(m2wo_run_t *run, const char *path)
+{
+	if (run->explain != NULL) {
+		fputs(run->explain->str, stdout);
+		g_string_truncate(run->explain, 0);
+		if (run->dry_run && run->workorder != NULL) {
+			g_autofree char *json =
+			    workorder_to_json(run->workorder, TRUE);
+			printf("%s\n", json);
+		}
+	}
+	printf("%s\t%s\t%s\t%s\n", path, outcome_to_string(run->outcome),
+	    run->conf != NULL ? run->conf->name : "-",
+	    run->workorder_no != NULL && (run->outcome ==
+	    M2WO_OUTCOME_CREATED || run->outcome == M2WO_OUTCOME_DUPLICATE) ?
+	    run->workorder_no : "-");
+	fflush(stdout);
+}
+
+static void
+drop_summary(const guint *counts, guint total, gint64 started_us)
+{
+	double secs = (double)(g_get_monotonic_time() - started_us) /
+	    G_USEC_PER_SEC;
+	int o;
+
+	fprintf(stderr, "m2wo: %u messages in %.1f s\n", total, secs);
+	for (o = M2WO_OUTCOME_CREATED; o <= M2WO_OUTCOME_TOO_LARGE; o++)
+		if (counts[o] > 0)
+			fprintf(stderr, "  %-20s %u\n",
+			    outcome_to_string((m2wo_outcome_t)o), counts[o]);
+}
+
+int
+drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
+         gboolean offline, gboolean explain_on)
+{
+	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(m2wo_run_t) run = run_new(config);
+	guint counts[M2WO_OUTCOME_TOO_LARGE + 1] = { 0 };
+	gboolean progress = isatty(STDERR_FILENO);
+	gint64 started = g_get_monotonic_time();
+	int worst = EX_OK;
+	guint i;
+
+	for (i = 0; paths[i] != NULL; i++)
+		drop_collect(files, paths[i]);
+	progress = progress && files->len >= DROP_PROGRESS_MIN;
+	run->dry_run = dry_run;
+	run->offline = offline;
+	if (explain_on)
+		run->explain = g_string_new(NULL);
+	for (i = 0; i < files->len; i++) {
+		const char *path = files->pdata[i];
+		int code = drop_one(run, path);
+
+		if (!dry_run)
+			audit_write(run, code);
+		drop_print(run, path);
+		counts[run->outcome]++;
+		if (code == EX_TEMPFAIL)
+			worst = EX_TEMPFAIL;
+		else if (code != EX_OK && worst == EX_OK)
+			worst = EX_DATAERR;
+		if (progress)
+			fprintf(stderr, "\r%u/%u", i + 1, files->len);
+	}
+	if (progress)
+		fputc('\n', stderr);
+	drop_summary(counts, files->len, started);
+	return worst;
+}
