@@ -1,0 +1,1127 @@
+/*
+ * customer.c: finds the OutSmart relation (customer) of a message with the
+ * customer rules of SPEC 3.5, or creates one. OutSmart only filters with
+ * SQL-like operators, so every rule asks broadly and decides exactly here.
+ * It never guesses: two candidate relations make no relation, and an API
+ * failure is an error, never "not found".
+ */
+#include <string.h>
+
+#include "m2wo.h"
+
+/* At most this many records of one answer are described in --explain. */
+#define CUSTOMER_EXPLAIN_RECORDS 10
+
+/* One broad look-up and the exact test its records must pass. */
+typedef struct customer_scan customer_scan_t;
+struct customer_scan {
+	const char *endpoint;    /* "relations", "addresses", "objects" */
+	const char *key;         /* filter field */
+	const char *op;          /* "li" */
+	const char *pattern;     /* filter value */
+	const char *id_field;    /* what makes two records the same one */
+	const char *label_field; /* what a mail administrator recognises */
+	/* TRUE when rec is what the rule looks for; says why in why. */
+	gboolean (*test)(const customer_scan_t *scan, json_object *rec, GString *why);
+	const char *want[3];     /* normalised values the test compares with */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+/* A regex value for a look-up; "" when absent or too long to be what a
+ * rule looks for (it would only make a URL that the service refuses). */
+static const char *customer_param(m2wo_run_t *run, const char *name)
+{
+	const char *value = NULL;
+
+	if (run->params != NULL)
+		value = g_hash_table_lookup(run->params, name);
+	if (value == NULL)
+		return "";
+	if (strlen(value) > M2WO_MAX_LOOKUP_VALUE) {
+		explain(run, "  {%s} is longer than %d bytes: not used", name,
+		        M2WO_MAX_LOOKUP_VALUE);
+		return "";
+	}
+	return value;
+}
+
+static const char *customer_from(const m2wo_run_t *run)
+{
+	if (run->msg == NULL || run->msg->from_address == NULL)
+		return "";
+	return run->msg->from_address;
+}
+
+/* A record's field as text ("" when absent); numbers become digits. */
+static const char *rec_str(json_object *rec, const char *field)
+{
+	json_object *value = NULL;
+
+	if (!json_object_object_get_ex(rec, field, &value) || value == NULL)
+		return "";
+	return json_object_get_string(value);
+}
+
+/* Unicode-normalised, case-folded, white space collapsed and trimmed. */
+static char *fold(const char *text)
+{
+	g_autofree char *valid = g_utf8_make_valid(text, -1);
+	g_autofree char *norm = g_utf8_normalize(valid, -1, G_NORMALIZE_ALL_COMPOSE);
+	g_autofree char *folded = g_utf8_casefold(norm ? norm : valid, -1);
+	g_auto(GStrv) words = g_strsplit_set(folded, " \t\r\n", -1);
+	GString *out = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; words[i] != NULL; i++) {
+		if (*words[i] == '\0')
+			continue;
+		if (out->len > 0)
+			g_string_append_c(out, ' ');
+		g_string_append(out, words[i]);
+	}
+	return g_string_free(out, FALSE);
+}
+
+static gboolean fold_equal(const char *a, const char *b)
+{
+	g_autofree char *x = fold(a);
+	g_autofree char *y = fold(b);
+
+	return strcmp(x, y) == 0;
+}
+
+/* A value for a LIKE filter that matches at least text: the wildcards and
+ * the escape character in it become "_" (any one character), so that the
+ * query works whether or not the service honours LIKE escapes. The exact
+ * decision is made on the records that come back. */
+static char *like_literal(const char *text)
+{
+	char *out = g_strdup(text);
+	char *p;
+
+	for (p = out; *p != '\0'; p++)
+		if (*p == '%' || *p == '_' || *p == '\\')
+			*p = '_';
+	return out;
+}
+
+/* Quotes a value from the message for --explain: one line, bounded. */
+static char *quoted(const char *text)
+{
+	g_autofree char *valid = g_utf8_make_valid(text, -1);
+	GString *out = g_string_new("\"");
+	const char *p;
+	guint n = 0;
+
+	for (p = valid; *p != '\0' && n < 80; p = g_utf8_next_char(p), n++) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (g_unichar_iscntrl(c))
+			g_string_append_c(out, ' ');
+		else
+			g_string_append_unichar(out, c);
+	}
+	g_string_append(out, *p != '\0' ? "...\"" : "\"");
+	return g_string_free(out, FALSE);
+}
+
+static char *rec_label(json_object *rec, const char *id_field, const char *label_field)
+{
+	g_autofree char *label = quoted(rec_str(rec, label_field));
+
+	return g_strdup_printf("%s %s", rec_str(rec, id_field), label);
+}
+
+/* ------------------------------------------------------------ e-mail */
+
+/* The addr-spec of "Name <a@b>", "mailto:a@b" or "a@b", case-folded;
+ * NULL when it is not an address. */
+static char *address_fold(const char *text)
+{
+	const char *lt = strrchr(text, '<');
+	g_autofree char *addr = NULL;
+	char *at;
+
+	if (lt != NULL && strchr(lt, '>') != NULL)
+		addr = g_strndup(lt + 1, strchr(lt, '>') - lt - 1);
+	else
+		addr = g_strdup(text);
+	g_strstrip(addr);
+	if (g_ascii_strncasecmp(addr, "mailto:", 7) == 0)
+		memmove(addr, addr + 7, strlen(addr + 7) + 1);
+	at = strrchr(addr, '@');
+	if (at == NULL || at == addr || at[1] == '\0' || strpbrk(addr, " \t,;") != NULL)
+		return NULL;
+	return fold(addr);
+}
+
+static const char *address_domain(const char *folded)
+{
+	return strrchr(folded, '@') + 1;
+}
+
+/* Whether a stored e-mail field (one address or a list) holds want: the
+ * whole address, or with want[1] set, any address at the domain want. */
+static gboolean test_email(const customer_scan_t *scan, json_object *rec, GString *why)
+{
+	const char *field = rec_str(rec, scan->key);
+	g_auto(GStrv) items = g_strsplit_set(field, ",; \t\r\n", -1);
+	gboolean by_domain = scan->want[1] != NULL;
+	guint i;
+
+	for (i = 0; items[i] != NULL; i++) {
+		g_autofree char *addr = address_fold(items[i]);
+
+		if (addr == NULL)
+			continue;
+		if (by_domain ? strcmp(address_domain(addr), scan->want[0]) == 0
+		              : strcmp(addr, scan->want[0]) == 0) {
+			g_string_append_printf(why, "%s %s is %s%s", scan->key, items[i],
+			                       by_domain ? "at " : "", scan->want[0]);
+			return TRUE;
+		}
+	}
+	g_string_append_printf(why, "%s \"%s\" is not %s%s", scan->key, field,
+	                       by_domain ? "at " : "", scan->want[0]);
+	return FALSE;
+}
+
+/* ------------------------------------------------------------ phone */
+
+/* The national significant number of a Dutch phone number in any spelling
+ * ("+31 (0)70-123 45 67", "0031 70 1234567", "070 1234567" all give
+ * "701234567"); a foreign number keeps its country code after a "+". */
+static char *phone_fold(const char *text)
+{
+	GString *digits = g_string_new(NULL);
+	gboolean intl = FALSE;
+	const char *p, *d;
+	char *out;
+
+	for (p = text; *p != '\0'; p++) {
+		if (g_ascii_isdigit(*p))
+			g_string_append_c(digits, *p);
+		else if (*p == '+' && digits->len == 0)
+			intl = TRUE;
+	}
+	d = digits->str;
+	if (!intl && g_str_has_prefix(d, "00")) {
+		intl = TRUE;
+		d += 2;
+	}
+	if (intl && g_str_has_prefix(d, "31")) {
+		intl = FALSE;
+		d += 2;
+	}
+	while (!intl && *d == '0')
+		d++;   /* the trunk prefix, also written "(0)" after +31 */
+	out = g_strconcat(intl ? "+" : "", d, NULL);
+	g_string_free(digits, TRUE);
+	return out;
+}
+
+/* "%7%0%1%...%7%": matches any spelling that holds the last nine digits
+ * in order, whatever spaces, dashes or prefixes sit between them. */
+static char *phone_pattern(const char *folded)
+{
+	const char *digits = folded[0] == '+' ? folded + 1 : folded;
+	gsize len = strlen(digits);
+	GString *out = g_string_new("%");
+	const char *p;
+
+	for (p = digits + (len > 9 ? len - 9 : 0); *p != '\0'; p++)
+		g_string_append_printf(out, "%c%%", *p);
+	return g_string_free(out, FALSE);
+}
+
+static gboolean test_phone(const customer_scan_t *scan, json_object *rec, GString *why)
+{
+	const char *field = rec_str(rec, "phone_number");
+	g_auto(GStrv) items = g_strsplit_set(field, "/,;", -1);
+	guint i;
+
+	for (i = 0; items[i] != NULL; i++) {
+		g_autofree char *number = phone_fold(items[i]);
+
+		if (*number != '\0' && strcmp(number, scan->want[0]) == 0) {
+			g_string_append_printf(why, "phone_number \"%s\" is the same number", field);
+			return TRUE;
+		}
+	}
+	g_string_append_printf(why, "phone_number \"%s\" is another number", field);
+	return FALSE;
+}
+
+/* ------------------------------------------------------------ street */
+
+/* Postcode without spaces or dashes, case-folded: "2586 jk" = "2586JK". */
+static char *zip_fold(const char *text)
+{
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	for (p = text; *p != '\0'; p++)
+		if (g_ascii_isalnum(*p))
+			g_string_append_c(out, g_ascii_toupper(*p));
+	return g_string_free(out, FALSE);
+}
+
+/* "2586%JK": the runs of digits and letters joined by "%", so that the
+ * service finds "2586JK", "2586 JK" and "2586-jk" alike. */
+static char *zip_pattern(const char *folded)
+{
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	for (p = folded; *p != '\0'; p++) {
+		if (p > folded && !!g_ascii_isdigit(*p) != !!g_ascii_isdigit(p[-1]))
+			g_string_append_c(out, '%');
+		g_string_append_c(out, *p);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* A house number: digits first, then at most a short addition
+ * ("12", "12A", "12 a", "1-3", "12-14 bis"). */
+static gboolean street_number_shaped(const char *text)
+{
+	const char *p = text;
+
+	while (g_ascii_isdigit(*p))
+		p++;
+	if (p == text || strlen(p) > 8)
+		return FALSE;
+	for (; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && *p != ' ' && *p != '-' && *p != '/')
+			return FALSE;
+	return TRUE;
+}
+
+/* Splits "Laan van Meerdervoort 1-3" into street and house number at the
+ * first blank after which only a house number follows, so that names with
+ * digits ("2e Hugo de Grootstraat 5") stay whole and additions ("12 a")
+ * stay with the number. Either part may come back "". */
+static void street_split(const char *text, char **name, char **number)
+{
+	g_autofree char *s = g_strstrip(g_strdup(text));
+	const char *cut = NULL, *p;
+
+	for (p = s; *p != '\0' && cut == NULL; p++)
+		if (g_ascii_isdigit(*p) && (p == s || p[-1] == ' ' || p[-1] == ',')
+		    && street_number_shaped(p))
+			cut = p;
+	if (cut == NULL) {
+		*name = g_strdup(s);
+		*number = g_strdup("");
+		return;
+	}
+	*name = g_strndup(s, cut - s);
+	g_strstrip(g_strdelimit(*name, ",", ' '));
+	*number = g_strstrip(g_strdup(cut));
+}
+
+/* "12 A", "12-a" and "12a" are one number; "1-3" stays "1-3". */
+static char *number_fold(const char *text)
+{
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (g_ascii_isspace(*p))
+			continue;
+		if ((*p == '-' || *p == '/') && out->len > 0
+		    && g_ascii_isdigit(out->str[out->len - 1])
+		    && g_ascii_isalpha(p[1] == ' ' ? p[2] : p[1]))
+			continue;
+		g_string_append_c(out, g_ascii_tolower(*p));
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* Whether a stored street (and house number, when stored apart) is
+ * want[1] (folded name, "" for any) with number want[2]. */
+static gboolean street_matches(const char *street, const char *house,
+                               const customer_scan_t *scan)
+{
+	g_autofree char *name = NULL, *number = NULL, *fname = NULL, *fnumber = NULL;
+
+	if (*house != '\0') {
+		name = g_strdup(street);
+		number = g_strdup(house);
+	} else {
+		street_split(street, &name, &number);
+	}
+	fname = fold(name);
+	fnumber = number_fold(number);
+	return (*scan->want[1] == '\0' || strcmp(fname, scan->want[1]) == 0)
+	       && strcmp(fnumber, scan->want[2]) == 0;
+}
+
+static gboolean test_street(const customer_scan_t *scan, json_object *rec, GString *why)
+{
+	gboolean address = strcmp(scan->endpoint, "addresses") == 0;
+	const char *zip = rec_str(rec, scan->key);
+	const char *street = rec_str(rec, address ? "adr_line_1" : "street");
+	const char *house = address ? "" : rec_str(rec, "house_number");
+	g_autofree char *fzip = zip_fold(zip);
+
+	g_string_append_printf(why, "%s \"%s\", street \"%s%s%s\": ", scan->key, zip,
+	                       street, *house ? " " : "", house);
+	if (strcmp(fzip, scan->want[0]) != 0) {
+		g_string_append(why, "another postcode");
+		return FALSE;
+	}
+	if (!street_matches(street, house, scan)) {
+		g_string_append(why, "same postcode, another street or house number");
+		return FALSE;
+	}
+	g_string_append(why, "same postcode, street and house number");
+	return TRUE;
+}
+
+/* -------------------------------------------------------- exact keys */
+
+/* want[0] folded, want[1] as written, for the explanation. */
+static gboolean test_key(const customer_scan_t *scan, json_object *rec, GString *why)
+{
+	const char *got = rec_str(rec, scan->key);
+	gboolean yes = fold_equal(got, scan->want[0]);
+
+	g_string_append_printf(why, "%s \"%s\" %s \"%s\"", scan->key, got,
+	                       yes ? "equals" : "differs from", scan->want[1]);
+	return yes;
+}
+
+/* ----------------------------------------------------------- the API */
+
+static gboolean customer_api(m2wo_run_t *run, GError **error)
+{
+	if (run->api != NULL)
+		return TRUE;
+	run->api = api_open(run->config, error);
+	if (run->api == NULL)
+		return FALSE;
+	if (run->deadline_us != 0)
+		api_set_deadline(run->api, run->deadline_us);
+	return TRUE;
+}
+
+/* The records of a look-up answer as a new array reference; NULL when the
+ * answer is no list of records. */
+static json_object *customer_records(const m2wo_api_reply_t *reply)
+{
+	json_object *list;
+
+	if (reply->status == M2WO_API_NOT_FOUND || reply->response == NULL)
+		return json_object_new_array();
+	if (json_object_is_type(reply->response, json_type_array))
+		return json_object_get(reply->response);
+	if (!json_object_is_type(reply->response, json_type_object))
+		return NULL;
+	list = json_object_new_array();
+	json_object_array_add(list, json_object_get(reply->response));
+	return list;
+}
+
+/* GET with one filter. 0 with *records set, or -1: M2WO_ERROR_TEMP for
+ * anything that may pass, M2WO_ERROR_REJECT for a refused look-up. */
+static int customer_query(m2wo_run_t *run, const customer_scan_t *scan,
+                          json_object **records, GError **error)
+{
+	g_autoptr(m2wo_api_reply_t) reply = NULL;
+	g_autofree char *shown = quoted(scan->pattern);
+	size_t n;
+
+	reply = api_get(run->api, scan->endpoint, &scan->key, &scan->pattern, &scan->op, 1);
+	run->api_code = reply->code;
+	run->http_status = reply->http;
+	*records = NULL;
+	if (reply->status == M2WO_API_OK || reply->status == M2WO_API_NOT_FOUND)
+		*records = customer_records(reply);
+	if (*records == NULL) {
+		const char *reason = reply->status == M2WO_API_OK
+			? "OutSmart API answered garbage" : reply->reason;
+
+		explain(run, "  GET %s %s %s %s: %s", scan->endpoint, scan->key, scan->op,
+		        shown, reason);
+		g_set_error_literal(error, M2WO_ERROR, reply->status == M2WO_API_REJECT
+		                    ? M2WO_ERROR_REJECT : M2WO_ERROR_TEMP, reason);
+		return -1;
+	}
+	n = json_object_array_length(*records);
+	explain(run, "  GET %s %s %s %s: %zu record%s", scan->endpoint, scan->key,
+	        scan->op, shown, n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static gboolean hits_contain(GPtrArray *hits, json_object *rec, const char *id_field)
+{
+	guint i;
+
+	for (i = 0; i < hits->len; i++)
+		if (fold_equal(rec_str(hits->pdata[i], id_field), rec_str(rec, id_field)))
+			return TRUE;
+	return FALSE;
+}
+
+/* Runs one look-up and adds the records that pass the exact test to hits
+ * (json_object references, one per distinct id). */
+static int customer_scan(m2wo_run_t *run, const customer_scan_t *scan,
+                         GPtrArray *hits, GError **error)
+{
+	g_autoptr(json_object) records = NULL;
+	size_t i, n;
+
+	if (customer_query(run, scan, &records, error) < 0)
+		return -1;
+	n = json_object_array_length(records);
+	for (i = 0; i < n; i++) {
+		json_object *rec = json_object_array_get_idx(records, i);
+		g_autoptr(GString) why = g_string_new(NULL);
+		gboolean yes;
+
+		if (!json_object_is_type(rec, json_type_object))
+			continue;
+		yes = scan->test(scan, rec, why);
+		if (i < CUSTOMER_EXPLAIN_RECORDS) {
+			g_autofree char *label = rec_label(rec, scan->id_field, scan->label_field);
+
+			explain(run, "    %s: %s: %s", label, why->str, yes ? "match" : "no match");
+		} else if (i == CUSTOMER_EXPLAIN_RECORDS) {
+			explain(run, "    (%zu more records not shown)", n - i);
+		}
+		if (yes && !hits_contain(hits, rec, scan->id_field))
+			g_ptr_array_add(hits, json_object_get(rec));
+	}
+	return 0;
+}
+
+static void hit_free(gpointer rec)
+{
+	json_object_put(rec);
+}
+
+static GPtrArray *hits_new(void)
+{
+	return g_ptr_array_new_with_free_func(hit_free);
+}
+
+/* "relations" -> "relation", for --explain. */
+static const char *customer_noun(const char *endpoint)
+{
+	if (strcmp(endpoint, "addresses") == 0)
+		return "address";
+	if (strcmp(endpoint, "objects") == 0)
+		return "object";
+	return "relation";
+}
+
+/* Exactly one hit: *found gets a reference and the result is 1. None or
+ * several (ambiguous): 0, explained. */
+static int customer_take(m2wo_run_t *run, GPtrArray *hits, const customer_scan_t *scan,
+                         json_object **found)
+{
+	g_autoptr(GString) list = g_string_new(NULL);
+	guint i;
+
+	if (hits->len == 1) {
+		*found = json_object_get(hits->pdata[0]);
+		return 1;
+	}
+	if (hits->len == 0) {
+		explain(run, "  no %s matches", customer_noun(scan->endpoint));
+		return 0;
+	}
+	for (i = 0; i < hits->len; i++)
+		g_string_append_printf(list, "%s%s", i ? ", " : "",
+		                       rec_str(hits->pdata[i], scan->id_field));
+	explain(run, "  ambiguous: %u %s match (%s), so none counts",
+	        hits->len, scan->endpoint, list->str);
+	return 0;
+}
+
+static void customer_set_relation(m2wo_run_t *run, json_object *relation)
+{
+	g_clear_pointer(&run->relation, json_object_put);
+	run->relation = relation;
+}
+
+/* The relation with debtor number number: -1/0/1, *relation referenced.
+ * It asks with "li" rather than "eq": eq may compare case-sensitively
+ * (MySQL does not, the simulator does), and li without wildcards finds
+ * every spelling, among which the test decides. */
+static int customer_by_debtor(m2wo_run_t *run, const char *number,
+                              json_object **relation, GError **error)
+{
+	g_autofree char *pattern = like_literal(number);
+	g_autofree char *want = fold(number);
+	g_autoptr(GPtrArray) hits = hits_new();
+	customer_scan_t scan = {
+		"relations", "debtor_number", "li", pattern, "debtor_number", "name",
+		test_key, { want, number, NULL },
+	};
+
+	if (customer_scan(run, &scan, hits, error) < 0)
+		return -1;
+	return customer_take(run, hits, &scan, relation);
+}
+
+/* ------------------------------------------------------------ rules */
+
+/* Looks pattern up in email and in email_workorder, and takes the one
+ * relation whose field holds the address want (or, by_domain, an address
+ * at the domain want). */
+static int customer_by_email_fields(m2wo_run_t *run, const char *pattern,
+                                    const char *want, gboolean by_domain,
+                                    GError **error)
+{
+	static const char *const fields[] = { "email", "email_workorder" };
+	g_autoptr(GPtrArray) hits = hits_new();
+	json_object *found = NULL;
+	customer_scan_t scan = {
+		"relations", NULL, "li", pattern, "debtor_number", "name",
+		test_email, { want, by_domain ? "domain" : NULL, NULL },
+	};
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(fields); i++) {
+		scan.key = fields[i];
+		if (customer_scan(run, &scan, hits, error) < 0)
+			return -1;
+	}
+	if (customer_take(run, hits, &scan, &found) == 0)
+		return 0;
+	customer_set_relation(run, found);
+	return 1;
+}
+
+static int customer_by_address(m2wo_run_t *run, const char *text, const char *what,
+                               GError **error)
+{
+	g_autofree char *want = address_fold(text);
+	g_autofree char *literal = NULL, *pattern = NULL;
+
+	if (want == NULL) {
+		g_autofree char *shown = quoted(text);
+
+		explain(run, "  %s %s is no e-mail address", what, shown);
+		return 0;
+	}
+	literal = like_literal(want);
+	/* "%...%" also finds the address inside a list of addresses. */
+	pattern = g_strconcat("%", literal, "%", NULL);
+	return customer_by_email_fields(run, pattern, want, FALSE, error);
+}
+
+static int rule_email(m2wo_run_t *run, GError **error)
+{
+	const char *from = customer_from(run);
+	const char *alt = customer_param(run, "customer_email");
+	g_autofree char *from_folded = address_fold(from);
+	g_autofree char *alt_folded = address_fold(alt);
+	int rc = 0;
+
+	if (*from != '\0')
+		rc = customer_by_address(run, from, "the From address", error);
+	else
+		explain(run, "  the message has no From address");
+	if (rc != 0)
+		return rc;
+	if (*alt == '\0') {
+		explain(run, "  no {customer_email} value to try");
+		return 0;
+	}
+	if (from_folded != NULL && alt_folded != NULL && strcmp(from_folded, alt_folded) == 0)
+		return 0;
+	explain(run, "  trying {customer_email}");
+	return customer_by_address(run, alt, "{customer_email}", error);
+}
+
+static int rule_domain(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *from = address_fold(customer_from(run));
+	g_autofree char *literal = NULL, *pattern = NULL;
+
+	if (from == NULL) {
+		explain(run, "  the message has no usable From address");
+		return 0;
+	}
+	literal = like_literal(address_domain(from));
+	pattern = g_strconcat("%@", literal, "%", NULL);
+	return customer_by_email_fields(run, pattern, address_domain(from), TRUE, error);
+}
+
+/* The first of several numbers ("010-1234567 / 06-12345678"). */
+static char *phone_first(const char *text)
+{
+	return g_strndup(text, strcspn(text, "/,;"));
+}
+
+static int rule_phone(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *phone = phone_first(customer_param(run, "customer_phone"));
+	g_autofree char *want = phone_fold(phone);
+	g_autofree char *pattern = NULL;
+	g_autoptr(GPtrArray) hits = hits_new();
+	json_object *found = NULL;
+	customer_scan_t scan = {
+		"relations", "phone_number", "li", NULL, "debtor_number", "name",
+		test_phone, { want, NULL, NULL },
+	};
+
+	if (strlen(want) < 6) {
+		g_autofree char *shown = quoted(phone);
+
+		explain(run, "  no usable phone number in {customer_phone} %s", shown);
+		return 0;
+	}
+	pattern = phone_pattern(want);
+	scan.pattern = pattern;
+	if (customer_scan(run, &scan, hits, error) < 0)
+		return -1;
+	if (customer_take(run, hits, &scan, &found) == 0)
+		return 0;
+	customer_set_relation(run, found);
+	return 1;
+}
+
+/* Fills a street scan from {customer_zip} and {customer_street}; FALSE
+ * (explained) when there is not enough to look for. */
+static gboolean street_scan_prepare(m2wo_run_t *run, customer_scan_t *scan,
+                                    char **zip, char **name, char **number)
+{
+	g_autofree char *raw_name = NULL, *raw_number = NULL;
+	const char *street = customer_param(run, "customer_street");
+
+	*zip = zip_fold(customer_param(run, "customer_zip"));
+	street_split(street, &raw_name, &raw_number);
+	*name = fold(raw_name);
+	*number = number_fold(raw_number);
+	if (**zip == '\0') {
+		explain(run, "  no {customer_zip} value");
+		return FALSE;
+	}
+	if (**number == '\0') {
+		g_autofree char *shown = quoted(street);
+
+		explain(run, "  no house number in {customer_street} %s", shown);
+		return FALSE;
+	}
+	scan->want[0] = *zip;
+	scan->want[1] = *name;
+	scan->want[2] = *number;
+	return TRUE;
+}
+
+static int rule_street(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *zip = NULL, *name = NULL, *number = NULL, *pattern = NULL;
+	g_autoptr(GPtrArray) hits = hits_new();
+	json_object *found = NULL;
+	customer_scan_t scan = {
+		"relations", "postal_code", "li", NULL, "debtor_number", "name",
+		test_street, { NULL, NULL, NULL },
+	};
+
+	if (!street_scan_prepare(run, &scan, &zip, &name, &number))
+		return 0;
+	pattern = zip_pattern(zip);
+	scan.pattern = pattern;
+	if (customer_scan(run, &scan, hits, error) < 0)
+		return -1;
+	if (customer_take(run, hits, &scan, &found) == 0)
+		return 0;
+	customer_set_relation(run, found);
+	return 1;
+}
+
+static int rule_debtor_number(m2wo_run_t *run, GError **error)
+{
+	const char *number = customer_param(run, "debtor_number");
+	json_object *found = NULL;
+	int rc;
+
+	if (*number == '\0') {
+		explain(run, "  no {debtor_number} value");
+		return 0;
+	}
+	rc = customer_by_debtor(run, number, &found, error);
+	if (rc == 1)
+		customer_set_relation(run, found);
+	return rc;
+}
+
+/* Takes the relation a found address or object names. */
+static int customer_owner(m2wo_run_t *run, json_object *rec, const char *field,
+                          GError **error)
+{
+	const char *number = rec_str(rec, field);
+	json_object *found = NULL;
+	int rc;
+
+	if (*number == '\0') {
+		explain(run, "  it names no relation (%s is empty)", field);
+		return 0;
+	}
+	explain(run, "  it belongs to relation %s", number);
+	rc = customer_by_debtor(run, number, &found, error);
+	if (rc == 1)
+		customer_set_relation(run, found);
+	return rc;
+}
+
+static int rule_address(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *zip = NULL, *name = NULL, *number = NULL, *pattern = NULL;
+	g_autoptr(GPtrArray) hits = hits_new();
+	g_autoptr(json_object) address = NULL;
+	int rc;
+	customer_scan_t scan = {
+		"addresses", "adr_zip", "li", NULL, "adr_code", "adr_line_1",
+		test_street, { NULL, NULL, NULL },
+	};
+
+	if (!street_scan_prepare(run, &scan, &zip, &name, &number))
+		return 0;
+	pattern = zip_pattern(zip);
+	scan.pattern = pattern;
+	if (customer_scan(run, &scan, hits, error) < 0)
+		return -1;
+	if (customer_take(run, hits, &scan, &address) == 0)
+		return 0;
+	rc = customer_owner(run, address, "adr_debtor_nr", error);
+	if (rc == 1) {
+		g_free(run->adr_code);
+		run->adr_code = g_strdup(rec_str(address, "adr_code"));
+		explain(run, "  AdrCode %s", run->adr_code);
+	}
+	return rc;
+}
+
+static void customer_add_object(m2wo_run_t *run, const char *code)
+{
+	guint i;
+
+	if (run->work_objects == NULL)
+		run->work_objects = g_ptr_array_new_with_free_func(g_free);
+	for (i = 0; i < run->work_objects->len; i++)
+		if (strcmp(run->work_objects->pdata[i], code) == 0)
+			return;
+	g_ptr_array_add(run->work_objects, g_strdup(code));
+	explain(run, "  object %s added to WorkObjects", code);
+}
+
+static int rule_object(m2wo_run_t *run, GError **error)
+{
+	const char *code = customer_param(run, "obj_code");
+	g_autofree char *pattern = like_literal(code);
+	g_autofree char *want = fold(code);
+	g_autoptr(GPtrArray) hits = hits_new();
+	g_autoptr(json_object) object = NULL;
+	customer_scan_t scan = {
+		"objects", "obj_code", "li", pattern, "obj_code", "obj_description",
+		test_key, { want, code, NULL },
+	};
+
+	if (*want == '\0') {
+		explain(run, "  no {obj_code} value");
+		return 0;
+	}
+	if (customer_scan(run, &scan, hits, error) < 0)
+		return -1;
+	if (customer_take(run, hits, &scan, &object) == 0)
+		return 0;
+	/* The object is right even when its relation is not found: a later
+	 * rule may still find the customer. */
+	customer_add_object(run, rec_str(object, "obj_code"));
+	return customer_owner(run, object, "obj_debiteur_nummer", error);
+}
+
+static const m2wo_customer_rule_t customer_rules[] = {
+	{ "FindOrAddRelationByEmail", rule_email,
+	  "relation whose email or email_workorder is the From address, else {customer_email}" },
+	{ "FindOrAddRelationByDomain", rule_domain,
+	  "relation whose email or email_workorder is at the From address's domain" },
+	{ "FindOrAddRelationByPhone", rule_phone,
+	  "relation whose phone_number is the number in {customer_phone}" },
+	{ "FindOrAddRelationByStreet", rule_street,
+	  "relation at postcode {customer_zip} and street and house number {customer_street}" },
+	{ "FindOrAddRelationByDebtorNumber", rule_debtor_number,
+	  "relation whose debtor_number is {debtor_number}" },
+	{ "FindOrAddAddress", rule_address,
+	  "address at {customer_zip} and {customer_street}, and the relation it belongs to" },
+	{ "SearchObject", rule_object,
+	  "object {obj_code}, and the relation it belongs to" },
+};
+
+const m2wo_customer_rule_t *customer_rule_lookup(const char *name)
+{
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(customer_rules); i++)
+		if (g_ascii_strcasecmp(customer_rules[i].name, name) == 0)
+			return &customer_rules[i];
+	return NULL;
+}
+
+/* --------------------------------------------------- create_relation */
+
+/* "M2WO-" and 12 characters from a SHA-256 of the folded From address, so
+ * that every mail of one sender names the same relation. The alphabet
+ * leaves out I, L, O and U, which people misread. */
+static char *customer_sender_debtor(const char *folded_from)
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	guint8 digest[32];
+	gsize len = sizeof digest;
+	char key[13];
+	guint64 bits = 0;
+	int i;
+
+	{
+		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+
+		g_checksum_update(sum, (const guchar *) folded_from, -1);
+		g_checksum_get_digest(sum, digest, &len);
+	}
+	for (i = 0; i < 8; i++)
+		bits = bits << 8 | digest[i];
+	for (i = 0; i < 12; i++)
+		key[i] = alphabet[(bits >> (59 - 5 * i)) & 31];
+	key[12] = '\0';
+	return g_strconcat("M2WO-", key, NULL);
+}
+
+static void relation_put(json_object *rel, const char *field, const char *value)
+{
+	if (value != NULL && *value != '\0')
+		json_object_object_add(rel, field, json_object_new_string(value));
+}
+
+/* The relation create_relation would post, from the sender and the
+ * regex values. The name is the sender's display name, else
+ * {customer_name}, else the address's local part. */
+static json_object *relation_build(m2wo_run_t *run, const char *debtor)
+{
+	const char *from = customer_from(run);
+	const char *display = run->msg && run->msg->from_name ? run->msg->from_name : "";
+	g_autofree char *local = g_strndup(from, strcspn(from, "@"));
+	g_autofree char *street = NULL, *number = NULL;
+	g_autofree char *person = g_strstrip(g_strdup(display));
+	g_autofree char *phone = phone_first(customer_param(run, "customer_phone"));
+	json_object *rel = json_object_new_object();
+
+	if (*person == '\0') {
+		g_free(person);
+		person = g_strdup(customer_param(run, "customer_name"));
+	}
+	street_split(customer_param(run, "customer_street"), &street, &number);
+	relation_put(rel, "name", *person ? person : local);
+	relation_put(rel, "debtor_number", debtor);
+	relation_put(rel, "email", from);
+	relation_put(rel, "contact", person);
+	relation_put(rel, "phone_number", g_strstrip(phone));
+	relation_put(rel, "street", street);
+	relation_put(rel, "house_number", number);
+	relation_put(rel, "postal_code", customer_param(run, "customer_zip"));
+	relation_put(rel, "city", customer_param(run, "customer_city"));
+	return rel;
+}
+
+/* Names the required relation fields that rel lacks; TRUE when none. */
+static gboolean relation_complete(m2wo_run_t *run, json_object *rel)
+{
+	static const char *const required[] = { "name", "street", "postal_code", "city" };
+	g_autoptr(GString) missing = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(required); i++)
+		if (*rec_str(rel, required[i]) == '\0')
+			g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", required[i]);
+	if (missing->len == 0)
+		return TRUE;
+	explain(run, "  cannot create a relation: no %s (from the sender and the regex "
+	        "rules customer_street, customer_zip, customer_city)", missing->str);
+	return FALSE;
+}
+
+static int customer_post_relation(m2wo_run_t *run, json_object *rel, const char *debtor,
+                                  GError **error)
+{
+	g_autoptr(json_object) body = json_object_new_array();
+	g_autoptr(m2wo_api_reply_t) reply = NULL;
+	guint i;
+
+	json_object_array_add(body, json_object_get(rel));
+	reply = api_post(run->api, "relations", body);
+	run->api_code = reply->code;
+	run->http_status = reply->http;
+	if (reply->status == M2WO_API_OK) {
+		explain(run, "  POST relations: created relation %s", debtor);
+		return 1;
+	}
+	explain(run, "  POST relations: %s", reply->reason);
+	if (reply->status == M2WO_API_TEMPFAIL) {
+		g_set_error_literal(error, M2WO_ERROR, M2WO_ERROR_TEMP, reply->reason);
+		return -1;
+	}
+	/* 1300/1301: OutSmart will not take this relation; a retry would not
+	 * change its mind, so the customer is not found. */
+	for (i = 0; i < reply->messages->len; i++)
+		explain(run, "  OutSmart says: %s", (char *) reply->messages->pdata[i]);
+	return 0;
+}
+
+static int customer_create(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *from = address_fold(customer_from(run));
+	g_autofree char *debtor = NULL;
+	g_autoptr(json_object) rel = NULL;
+	json_object *existing = NULL;
+	int rc;
+
+	explain(run, "customer: no rule found a relation, and create_relation is on");
+	if (from == NULL) {
+		explain(run, "  cannot create a relation: the message has no usable From address");
+		return 0;
+	}
+	debtor = customer_sender_debtor(from);
+	rel = relation_build(run, debtor);
+	if (!relation_complete(run, rel))
+		return 0;
+	/* A retry of the same mail finds what the first run created. */
+	rc = customer_by_debtor(run, debtor, &existing, error);
+	if (rc == 1) {
+		explain(run, "  relation %s exists already (created for this sender before)", debtor);
+		customer_set_relation(run, existing);
+	}
+	if (rc != 0)
+		return rc;
+	if (run->dry_run) {
+		explain(run, "  would create relation %s (dry run: nothing is posted): %s", debtor,
+		        json_object_to_json_string_ext(rel, JSON_C_TO_STRING_PLAIN
+		                                       | JSON_C_TO_STRING_NOSLASHESCAPE));
+		customer_set_relation(run, g_steal_pointer(&rel));
+		return 1;
+	}
+	rc = customer_post_relation(run, rel, debtor, error);
+	if (rc == 1)
+		customer_set_relation(run, g_steal_pointer(&rel));
+	return rc;
+}
+
+/* ------------------------------------------------------------ resolve */
+
+/* The relation of debtor_number_invoice, when the relation names another
+ * one; else the relation itself. */
+static int customer_invoice(m2wo_run_t *run, GError **error)
+{
+	const char *own = rec_str(run->relation, "debtor_number");
+	const char *other = rec_str(run->relation, "debtor_number_invoice");
+	json_object *found = NULL;
+	int rc;
+
+	g_clear_pointer(&run->invoice_relation, json_object_put);
+	if (*other == '\0' || fold_equal(own, other)) {
+		run->invoice_relation = json_object_get(run->relation);
+		return 1;
+	}
+	explain(run, "customer: invoices go to relation %s (debtor_number_invoice)", other);
+	rc = customer_by_debtor(run, other, &found, error);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		explain(run, "  relation %s not found: the relation itself is the invoice customer",
+		        other);
+		found = json_object_get(run->relation);
+	}
+	run->invoice_relation = found;
+	return 1;
+}
+
+/* forced_debtor_number: -1 error, 0 not found, 1 found, 2 not in use. */
+static int customer_forced(m2wo_run_t *run, GError **error)
+{
+	g_autofree char *number = NULL;
+	json_object *found = NULL;
+	int rc;
+
+	if (run->conf->forced_debtor_number == NULL)
+		return 2;
+	number = template_expand(run->conf->forced_debtor_number, run->params, error);
+	if (number == NULL)
+		return -1;
+	g_strstrip(number);
+	if (*number == '\0') {
+		explain(run, "customer: forced_debtor_number is empty for this message; "
+		        "trying the customer rules");
+		return 2;
+	}
+	explain(run, "customer: forced_debtor_number %s (customer rules skipped)", number);
+	rc = customer_by_debtor(run, number, &found, error);
+	if (rc == 0)
+		explain(run, "customer: no single relation %s in OutSmart", number);
+	if (rc != 1)
+		return rc;
+	customer_set_relation(run, found);
+	/* The forced relation is also the invoice customer (SPEC 3.2). */
+	g_clear_pointer(&run->invoice_relation, json_object_put);
+	run->invoice_relation = json_object_get(found);
+	return 1;
+}
+
+static int customer_rules_run(m2wo_run_t *run, GError **error)
+{
+	GPtrArray *rules = run->conf->customer_rules;
+	guint i;
+
+	for (i = 0; rules != NULL && i < rules->len; i++) {
+		const m2wo_customer_rule_t *rule = rules->pdata[i];
+		int rc;
+
+		explain(run, "customer: rule %s: %s", rule->name, rule->describe);
+		rc = rule->find(run, error);
+		if (rc != 0)
+			return rc;
+		explain(run, "  %s found no relation", rule->name);
+	}
+	if (rules == NULL || rules->len == 0)
+		explain(run, "customer: no customer_rules configured");
+	return 0;
+}
+
+static void customer_explain_found(m2wo_run_t *run)
+{
+	g_autofree char *label = rec_label(run->relation, "debtor_number", "name");
+
+	explain(run, "customer: relation %s", label);
+}
+
+int customer_resolve(m2wo_run_t *run, GError **error)
+{
+	int rc;
+
+	if (run->offline) {
+		explain(run, "customer: offline: customer look-ups skipped");
+		return 1;
+	}
+	if (!customer_api(run, error))
+		return -1;
+	g_clear_pointer(&run->relation, json_object_put);
+	g_clear_pointer(&run->invoice_relation, json_object_put);
+	rc = customer_forced(run, error);
+	if (rc == 1)
+		customer_explain_found(run);
+	if (rc != 2)
+		return rc;
+	rc = customer_rules_run(run, error);
+	if (rc == 0 && run->conf->create_relation)
+		rc = customer_create(run, error);
+	else if (rc == 0)
+		explain(run, "customer: not found, and create_relation is off");
+	if (rc != 1)
+		return rc;
+	customer_explain_found(run);
+	return customer_invoice(run, error);
+}
