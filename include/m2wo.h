@@ -145,6 +145,10 @@ typedef struct {
 	int syslog_facility;
 	char *audit_file;
 	GPtrArray *mailconfs;    /* m2wo_mailconf_t *, owned, file order */
+	/* Lines of the token keys, so that token problems name them. */
+	int token_file_line;
+	int software_token_file_line;
+	int bearer_token_file_line;
 } m2wo_config_t;
 
 /* --------------------------------------------------------------- a message */
@@ -225,7 +229,8 @@ GBytes *input_read_file(const char *path, gsize max, GError **error);
 
 /* Parses raw bytes (kept by reference) into a new message: headers decoded,
  * body text extracted (text.c), message key computed. Errors:
- * M2WO_ERROR_TOO_LARGE (header block), M2WO_ERROR_BAD_INPUT. */
+ * M2WO_ERROR_TOO_LARGE (header block), M2WO_ERROR_BAD_INPUT (no header
+ * first). g_mime_init() must have been called (main does it). */
 m2wo_msg_t *msg_parse(GBytes *raw, GError **error);
 void msg_free(m2wo_msg_t *msg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_msg_t, msg_free)
@@ -242,7 +247,8 @@ char *text_part_to_utf8(GMimePart *part);
 char *text_from_html(const char *html, gsize len);
 /* Collects attachments (parts with a file name or disposition attachment,
  * outside the body text) up to max_total decoded bytes; returns how many
- * were skipped for the cap. Fills out with m2wo_attachment_t *. */
+ * were skipped for the cap. Appends new m2wo_attachment_t * to out (give
+ * it attachment_free as free function). */
 guint text_attachments(GMimeMessage *message, gsize max_total, GPtrArray *out);
 void attachment_free(m2wo_attachment_t *att);
 
@@ -250,10 +256,13 @@ void attachment_free(m2wo_attachment_t *att);
 
 /* Returns the name of the signal that marks the message as machine-generated
  * (static string, e.g. "auto-submitted", "empty-sender"), or NULL. sender is
- * the envelope sender: NULL when unknown, "" for the null sender. */
+ * the envelope sender: NULL when unknown (then a "Return-Path: <>" header
+ * stands for it), "" for the null sender. */
 const char *classify_autoreply(const m2wo_msg_t *msg, const char *sender);
 
 /* ------------------------------------------------------------------ config */
+
+#define M2WO_MAX_CONFIG_SIZE      (1024 * 1024) /* bytes of m2wo.conf */
 
 /* Loads and validates a configuration file. Every problem is appended to
  * problems as "FILE:LINE: problem" (or "FILE: problem"); the result is NULL
@@ -283,24 +292,39 @@ struct m2wo_matcher {
 };
 
 const m2wo_matcher_t *match_lookup(const char *name);
+/* The n-th matcher of the table (0-based), NULL past the end: for listing
+ * the known sender_type names. Static, not to be freed. */
+const m2wo_matcher_t *match_nth(guint n);
 /* Picks the first active configuration that accepts the message, explaining
  * each one tried. Returns 1 and sets run->conf, 0 when none, -1 on error. */
 int match_pick(m2wo_run_t *run, GError **error);
 
 /* ------------------------------------------------------------------- regex */
 
-/* Compiles a pattern with UTF, UCP and invalid-UTF matching. On failure the
- * error message holds PCRE2's text and offset. */
+/* Compiles a pattern with UTF, UCP and invalid-UTF matching (\C refused, no
+ * JIT). On failure, M2WO_ERROR_CONFIG "PCRE2 text at offset N". */
 pcre2_code *regex_compile(const char *pattern, gboolean caseless,
                           GError **error);
-/* Searches text; -1 error (M2WO_ERROR_REGEX_LIMIT on the match or depth
- * limit), 0 no match, 1 match. With value non-NULL, sets it to the rule
- * value of SPEC 3.4 (group "value", else group 1, else the whole match,
- * trimmed; new string). */
+/* Searches text (len bytes, may hold invalid UTF-8) under the match and
+ * depth limits; -1 error (M2WO_ERROR_REGEX_LIMIT on a limit, else
+ * M2WO_ERROR_INTERNAL), 0 no match, 1 match. With value non-NULL, sets it
+ * to the rule value of SPEC 3.4 (group "value", else group 1, else the
+ * whole match; an unset group is ""; trimmed, valid UTF-8; new string),
+ * to "" on no match and to NULL on error. */
 int regex_search(const pcre2_code *code, const char *text, gsize len,
                  char **value, GError **error);
-/* Runs every regex rule of run->conf and stores {NAME} in run->params. */
+/* Runs every regex rule of run->conf (compiling it on first use) and stores
+ * {NAME} in run->params ("" when it does not match; the table is created
+ * with g_free keys and values when NULL). Returns how many rules matched,
+ * or -1: M2WO_ERROR_CONFIG for a pattern that does not compile,
+ * M2WO_ERROR_REGEX_LIMIT ("regex limit in regex.NAME: ..."). */
 int regex_apply_rules(m2wo_run_t *run, GError **error);
+/* Copies text (len bytes, or -1 for NUL-terminated) as valid UTF-8 without
+ * surrounding Unicode white space. New string; NULL text gives "". */
+char *regex_trim(const char *text, gssize len);
+/* One line of at most max_chars characters (line breaks become spaces, a
+ * longer text ends in an ellipsis), for --explain. New string. */
+char *regex_excerpt(const char *text, guint max_chars);
 
 /* ---------------------------------------------------------------- template */
 
@@ -362,6 +386,10 @@ long api_connections(m2wo_api_t *api);
 
 /* ---------------------------------------------------------------- customer */
 
+/* A regex value longer than this is no e-mail address, phone number,
+ * postcode, street or code: the customer rules do not look it up. */
+#define M2WO_MAX_LOOKUP_VALUE     256       /* bytes */
+
 struct m2wo_customer_rule {
 	const char *name;        /* customer_rules value */
 	/* -1 error (API tempfail), 0 not found, 1 found: sets run->relation
@@ -381,16 +409,25 @@ int customer_resolve(m2wo_run_t *run, GError **error);
 
 /* Whether FIELD is a PostWorkorders field that forced.FIELD may set. */
 gboolean workorder_field_known(const char *field);
-/* Builds run->workorder: customer fields from run->relation and
- * run->invoice_relation, then forced values, WorkorderNo, AdrCode,
- * WorkObjects, attachments. M2WO_ERROR_CONFIG for a template problem. */
+/* Builds run->workorder (owned by run) and sets run->workorder_no: in this
+ * order WorkorderNo (the workorder_no template), the customer fields from
+ * run->relation and run->invoice_relation (or run->relation), AdrCode,
+ * WorkObjects, the forced values (they win; an empty one keeps what was
+ * there), attachments. Strings are valid UTF-8, cut at M2WO_MAX_FIELD_LEN.
+ * Errors: M2WO_ERROR_CONFIG for a template problem or a field forced.* may
+ * not set, M2WO_ERROR_REJECT for a forced value that does not fit its type
+ * ("forced.WorkDuration is not a number"), M2WO_ERROR_TOO_LARGE when the
+ * JSON is over M2WO_MAX_JSON_SIZE. */
 gboolean workorder_build(m2wo_run_t *run, GError **error);
-/* Appends the names of required fields that are still empty (skipping the
- * customer fields when offline). Returns how many. */
+/* Appends the names of required fields that are absent or empty after
+ * trimming, in outsmart-api.md's order (skipping the Customer* fields when
+ * skip_customer, for --offline). The names are static strings of the field
+ * table: create missing without a free function. Returns how many. */
 guint workorder_missing(json_object *workorder, gboolean skip_customer,
                         GPtrArray *missing);
-/* Serialises [workorder] for posting, or pretty for --dry-run. */
-const char *workorder_to_json(json_object *workorder, gboolean pretty);
+/* Serialises [workorder] (a JSON array of the one work order) for posting,
+ * or pretty for --dry-run; "/" is not escaped. New string, caller frees. */
+char *workorder_to_json(json_object *workorder, gboolean pretty);
 
 /* ----------------------------------------------------------------- outcome */
 
@@ -402,11 +439,27 @@ int outcome_exit_code(m2wo_outcome_t outcome);
 void outcome_from_error(m2wo_run_t *run, const GError *error);
 /* Sets run->outcome and run->reason, and the fixed DSN text for it. */
 void outcome_set(m2wo_run_t *run, m2wo_outcome_t outcome, const char *reason);
+/* The temporary-failure DSN texts (SPEC 5); the only place they are written.
+ * outcome_from_error gives M2WO_ERROR_TEMP the API one; callers that know a
+ * more exact cause pass its text to outcome_tempfail. */
+#define M2WO_DSN_API_UNREACHABLE "4.4.1 OutSmart API unreachable"
+#define M2WO_DSN_CONFIG          "4.3.5 m2wo configuration error"
+#define M2WO_DSN_DEADLINE        "4.4.7 m2wo deadline exceeded"
+#define M2WO_DSN_INTERNAL        "4.3.0 m2wo internal error"
+#define M2WO_DSN_DAILY_LIMIT     "4.7.0 daily work-order limit reached"
+#define M2WO_DSN_DISK            "4.3.1 disk full or unwritable"
+/* Sets the tempfail outcome with one of the M2WO_DSN_* texts above. */
+void outcome_tempfail(m2wo_run_t *run, const char *dsn, const char *reason);
 
 /* ------------------------------------------------------------------- audit */
 
+#define M2WO_MAX_AUDIT_VALUE      200       /* bytes of one audit value */
+
 /* Opens syslog with ident "m2wo" and the configured facility. */
 void audit_open(int facility);
+/* Makes text fit for a log line: valid UTF-8, control characters as spaces,
+ * at most max bytes, cut at a character boundary. New string. */
+char *audit_clean(const char *text, gsize max);
 /* Formats the SPEC 5 key=value line for run. New string. */
 char *audit_format_line(const m2wo_run_t *run, int exit_code);
 /* Formats the same record as one JSON object (no newline). New string. */
@@ -417,19 +470,20 @@ void audit_write(const m2wo_run_t *run, int exit_code);
 
 /* -------------------------------------------------------------- quarantine */
 
-/* Writes run->raw into the quarantine Maildir (tmp, fsync, rename into new)
- * with X-M2WO-Outcome and X-M2WO-Reason in front. M2WO_ERROR_TEMP when the
- * message is not safely on disk. */
+/* Writes run->raw into the quarantine Maildir (tmp, fsync, link into new)
+ * with X-M2WO-Outcome and X-M2WO-Reason in front. M2WO_ERROR_DISK when the
+ * message is not safely on disk, M2WO_ERROR_CONFIG without quarantine_dir. */
 gboolean quarantine_write(m2wo_run_t *run, const char *outcome,
                           const char *reason, GError **error);
-/* Returns raw without the X-M2WO-* header lines quarantine_write added (a
- * new reference when there were none). */
+/* Returns raw without the two X-M2WO-* header lines quarantine_write added
+ * (a new reference when they are not there). */
 GBytes *quarantine_strip(GBytes *raw);
 
 /* ------------------------------------------------------------------- limit */
 
 /* Counts one work order against daily_limit in state_dir under a file lock;
- * M2WO_ERROR_TEMP ("daily limit") when today's count is reached. */
+ * M2WO_ERROR_DAILY_LIMIT when today's count is reached, M2WO_ERROR_DISK when
+ * the counter cannot be read or written safely. */
 gboolean limit_take(m2wo_run_t *run, GError **error);
 
 /* ---------------------------------------------------------------- pipeline */
