@@ -99,6 +99,8 @@ static GArray *audit_fields(const m2wo_run_t *run, int exit_code)
 		add_num(fields, "api_code", run->api_code);
 	if (run->http_status != 0)
 		add_num(fields, "http", run->http_status);
+	if (run->attachments_skipped > 0)
+		add_num(fields, "attachments_skipped", run->attachments_skipped);
 	add_num(fields, "exit", exit_code);
 	if (run->started_us > 0)
 		add_num(fields, "ms", (g_get_monotonic_time() - run->started_us)

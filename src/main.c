@@ -66,7 +66,7 @@ static const GOptionEntry main_options[] = {
 static void
 main_alarm(int sig)
 {
-	static const char line[] = "4.4.7 m2wo deadline exceeded\n";
+	static const char line[] = M2WO_DSN_DEADLINE "\n";
 
 	(void)sig;
 	if (write(STDOUT_FILENO, line, sizeof line - 1) < 0)
@@ -79,7 +79,7 @@ main_alarm(int sig)
 static int
 main_usage_error(const char *text)
 {
-	printf("4.3.5 m2wo configuration error\n");
+	printf("%s\n", M2WO_DSN_CONFIG);
 	fprintf(stderr, "m2wo: %s (see m2wo --help)\n", text);
 	return EX_TEMPFAIL;
 }

@@ -113,6 +113,15 @@ void outcome_from_error(m2wo_run_t *run, const GError *error)
 	case M2WO_ERROR_INCOMPLETE:
 		outcome_set(run, M2WO_OUTCOME_INCOMPLETE, reason);
 		break;
+	case M2WO_ERROR_DISK:
+		outcome_tempfail(run, M2WO_DSN_DISK, reason);
+		break;
+	case M2WO_ERROR_DEADLINE:
+		outcome_tempfail(run, M2WO_DSN_DEADLINE, reason);
+		break;
+	case M2WO_ERROR_DAILY_LIMIT:
+		outcome_tempfail(run, M2WO_DSN_DAILY_LIMIT, reason);
+		break;
 	case M2WO_ERROR_INTERNAL:
 	default:
 		outcome_tempfail(run, M2WO_DSN_INTERNAL, reason);

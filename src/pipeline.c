@@ -324,6 +324,11 @@ pipeline_run(m2wo_run_t *run, GBytes *raw)
 		api_set_deadline(run->api, run->deadline_us);
 	if (pipeline_stages(run, raw, &error))
 		return outcome_exit_code(run->outcome);
+	/* A request that failed because the run's time was up is the
+	 * deadline's doing, whatever the transport said. */
+	if (g_error_matches(error, M2WO_ERROR, M2WO_ERROR_TEMP) &&
+	    g_get_monotonic_time() >= run->deadline_us)
+		error->code = M2WO_ERROR_DEADLINE;
 	outcome_from_error(run, error);
 	explain(run, "outcome %s: %s", outcome_to_string(run->outcome),
 	    run->reason != NULL ? run->reason : "-");

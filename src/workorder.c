@@ -445,6 +445,7 @@ wo_add_parts(m2wo_run_t *run, json_object *array)
 		explain(run, "Attachments: \"%s\" (%zu bytes)", shown, (size_t)len);
 		used += len;
 	}
+	run->attachments_skipped += skipped;
 	if (skipped > 0)
 		explain(run, "Attachments: %u skipped, over the limit of %d bytes "
 		        "in all", skipped, M2WO_MAX_ATTACH_TOTAL);
@@ -462,6 +463,7 @@ wo_add_original(m2wo_run_t *run, json_object *array, gsize used)
 		return;
 	data = g_bytes_get_data(run->msg->raw, &len);
 	if (used + len > M2WO_MAX_ATTACH_TOTAL) {
+		run->attachments_skipped++;
 		explain(run, "Attachments: message.eml (%zu bytes) skipped, over "
 		        "the limit of %d bytes in all", (size_t)len,
 		        M2WO_MAX_ATTACH_TOTAL);
