@@ -15,6 +15,7 @@
 #include "m2wo.h"
 
 #define DROP_PROGRESS_MIN 20	/* show progress from this many messages */
+#define DROP_MAX_DEPTH 16	/* folder levels below a PATH */
 
 static gint
 drop_compare(gconstpointer a, gconstpointer b)
@@ -22,49 +23,61 @@ drop_compare(gconstpointer a, gconstpointer b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Adds the regular files of dir; with suffix, only those ending in it. */
+static void drop_collect(GPtrArray *files, const char *path, guint depth);
+
+/* Adds the messages below dir in name order: with suffix only the files
+ * ending in it, and then subfolders too (Maildirs and folders of .eml). */
 static void
-drop_add_dir(GPtrArray *files, const char *dir, const char *suffix)
+drop_add_dir(GPtrArray *files, const char *dir, const char *suffix,
+             guint depth)
 {
 	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	g_autoptr(GPtrArray) found = g_ptr_array_new();
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	const char *name;
 	guint i;
 
 	if (d == NULL)
 		return;
-	while ((name = g_dir_read_name(d)) != NULL) {
-		char *path = g_build_filename(dir, name, NULL);
+	while ((name = g_dir_read_name(d)) != NULL)
+		if (name[0] != '.')
+			g_ptr_array_add(names, g_build_filename(dir, name, NULL));
+	g_ptr_array_sort(names, drop_compare);
+	for (i = 0; i < names->len; i++) {
+		const char *path = names->pdata[i];
 
-		if (name[0] != '.' && g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
-		    (suffix == NULL || g_str_has_suffix(name, suffix)))
-			g_ptr_array_add(found, path);
-		else
-			g_free(path);
+		if (g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+			if (suffix == NULL || g_str_has_suffix(path, suffix))
+				g_ptr_array_add(files, g_strdup(path));
+		} else if (suffix != NULL &&
+		    g_file_test(path, G_FILE_TEST_IS_DIR)) {
+			drop_collect(files, path, depth + 1);
+		}
 	}
-	g_ptr_array_sort(found, drop_compare);
-	for (i = 0; i < found->len; i++)
-		g_ptr_array_add(files, found->pdata[i]);
 }
 
-/* A Maildir is a folder with cur/ and new/; otherwise the folder's .eml. */
+/* A Maildir is a folder with cur/ and new/ (tmp/ is never read: those
+ * messages are still being written); any other folder gives its .eml files
+ * and its subfolders, DROP_MAX_DEPTH deep at most. */
 static void
-drop_collect(GPtrArray *files, const char *path)
+drop_collect(GPtrArray *files, const char *path, guint depth)
 {
 	g_autofree char *cur = g_build_filename(path, "cur", NULL);
 	g_autofree char *new = g_build_filename(path, "new", NULL);
 
 	if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
-		g_ptr_array_add(files, g_strdup(path));
+		if (depth == 0)
+			g_ptr_array_add(files, g_strdup(path));
 		return;
 	}
+	if (depth > DROP_MAX_DEPTH)
+		return;
 	if (g_file_test(cur, G_FILE_TEST_IS_DIR) &&
 	    g_file_test(new, G_FILE_TEST_IS_DIR)) {
-		drop_add_dir(files, new, NULL);
-		drop_add_dir(files, cur, NULL);
+		drop_add_dir(files, new, NULL, depth);
+		drop_add_dir(files, cur, NULL, depth);
 		return;
 	}
-	drop_add_dir(files, path, ".eml");
+	drop_add_dir(files, path, ".eml", depth);
 }
 
 /* One message: read, strip quarantine headers, run. */
@@ -134,7 +147,7 @@ drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
 	guint i;
 
 	for (i = 0; paths[i] != NULL; i++)
-		drop_collect(files, paths[i]);
+		drop_collect(files, paths[i], 0);
 	progress = progress && files->len >= DROP_PROGRESS_MIN;
 	run->dry_run = dry_run;
 	run->offline = offline;
