@@ -31,6 +31,9 @@ struct m2wo_api {
 	gint64 deadline_us;      /* monotonic; 0 when none */
 	GString *body;           /* the answer being received */
 	gboolean body_overflow;  /* the answer went past M2WO_MAX_API_RESPONSE */
+	const char *upload;      /* the POST body being sent */
+	size_t upload_len;
+	size_t upload_off;
 	long connections;
 };
 
@@ -279,6 +282,7 @@ static const char *api_curl_reason(CURLcode rc)
 	case CURLE_SSL_CRL_BADFILE:
 		return "OutSmart API TLS failure";
 	case CURLE_SEND_ERROR:
+	case CURLE_SEND_FAIL_REWIND:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
@@ -479,18 +483,41 @@ m2wo_api_reply_t *api_get_params(m2wo_api_t *api, const char *endpoint,
 	return api_perform(api, u, FALSE);
 }
 
+/*
+ * Feeds the POST body to curl. There is deliberately no seek callback:
+ * when a reused connection dies without an answer, libcurl would rewind and
+ * send the request again on a new connection, and a PostWorkorders that
+ * OutSmart did receive would create a second work order. Without a way to
+ * rewind, curl fails with CURLE_SEND_FAIL_REWIND instead: a tempfail, after
+ * which the MTA's retry finds the work order through dedupe.
+ */
+static size_t api_read_cb(char *buf, size_t size, size_t n, void *userp)
+{
+	m2wo_api_t *api = userp;
+	size_t want = size * n, left = api->upload_len - api->upload_off;
+
+	if (want > left)
+		want = left;
+	memcpy(buf, api->upload + api->upload_off, want);
+	api->upload_off += want;
+	return want;
+}
+
 m2wo_api_reply_t *api_post(m2wo_api_t *api, const char *endpoint,
                            json_object *body)
 {
 	g_autoptr(CURLU) u = api_url_new(api, endpoint);
-	const char *text;
 	size_t len = 0;
 
-	text = json_object_to_json_string_length(body,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
 	/* The text belongs to body, which outlives the transfer. */
-	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, text);
+	api->upload = json_object_to_json_string_length(body,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	api->upload_len = len;
+	api->upload_off = 0;
+	curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, api_read_cb);
+	curl_easy_setopt(api->curl, CURLOPT_READDATA, api);
 	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
 	return api_perform(api, u, TRUE);
 }
