@@ -240,6 +240,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_msg_t, msg_free)
 /* The body text of SPEC 3.4: first text/plain part, else first text/html
  * converted. Returns a new UTF-8 string, never NULL. */
 char *text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated);
+/* Decodes bytes in a declared charset (NULL: unknown) to valid UTF-8 with
+ * the fallbacks of SPEC 3.4. New string. */
+char *text_bytes_to_utf8(const char *data, gsize len, const char *charset);
 /* Decodes a part's content to valid UTF-8 whatever its charset. New string. */
 char *text_part_to_utf8(GMimePart *part);
 /* Makes text readable from HTML: blocks become line breaks, entities
@@ -251,6 +254,12 @@ char *text_from_html(const char *html, gsize len);
  * it attachment_free as free function). */
 guint text_attachments(GMimeMessage *message, gsize max_total, GPtrArray *out);
 void attachment_free(m2wo_attachment_t *att);
+
+/* ------------------------------------------------------------------ header */
+
+/* Decodes an unstructured header value (RFC 2047 encoded words, folding,
+ * raw 8-bit text) to valid UTF-8. New string. */
+char *header_decode(const char *raw);
 
 /* ---------------------------------------------------------------- classify */
 

@@ -191,9 +191,14 @@ parse_addresses(m2wo_msg_t *msg)
 static void
 parse_headers(m2wo_msg_t *msg)
 {
-	msg->subject = parse_clean(g_mime_message_get_subject(msg->mime));
-	if (msg->subject == NULL)
-		msg->subject = g_strdup("");
+	GMimeHeaderList *list = g_mime_object_get_header_list(
+		GMIME_OBJECT(msg->mime));
+	GMimeHeader *subject = g_mime_header_list_get_header(list, "Subject");
+
+	/* header.c rather than g_mime_message_get_subject(): GMime 3.2.13
+	 * loses the words after a padded base64 encoded word. */
+	msg->subject = header_decode(subject != NULL ?
+		g_mime_header_get_raw_value(subject) : NULL);
 	msg->message_id = parse_clean(g_mime_message_get_message_id(msg->mime));
 	if (msg->message_id != NULL && msg->message_id[0] == '\0')
 		g_clear_pointer(&msg->message_id, g_free);

@@ -181,6 +181,16 @@ text_decode(const char *data, gsize len, const char *declared)
 	return g_string_new_len(data, len); /* made valid by the caller */
 }
 
+char *
+text_bytes_to_utf8(const char *data, gsize len, const char *charset)
+{
+	GString *decoded = text_decode(data, len, charset);
+	char *valid = g_utf8_make_valid(decoded->str, (gssize)decoded->len);
+
+	g_string_free(decoded, TRUE);
+	return valid;
+}
+
 /* Line ends become "\n" and NUL bytes U+FFFD, then the whole is made valid
  * UTF-8, so that no later stage can stop early or choke. */
 static char *
