@@ -332,7 +332,10 @@ pipeline_run(m2wo_run_t *run, GBytes *raw)
 	outcome_from_error(run, error);
 	explain(run, "outcome %s: %s", outcome_to_string(run->outcome),
 	    run->reason != NULL ? run->reason : "-");
-	if (pipeline_is_reject(run->outcome)) {
+	/* Bouncing keeps the outcome's own DSN text ("message has no
+	 * headers"); only the other policies change it. */
+	if (pipeline_is_reject(run->outcome) &&
+	    run->config->on_reject != M2WO_POLICY_BOUNCE) {
 		reason = g_strdup(run->reason);
 		pipeline_refuse(run, run->outcome, reason,
 		    run->config->on_reject);
