@@ -1,12 +1,17 @@
 /*
  * classify.c: tells machine-generated mail (bounces, auto-replies, loops)
  * from mail a person wrote (SPEC 7), so that no work order is made of it.
- * It reads the envelope sender and top-level headers only: never the
- * subject or the body, where a person may quote an out-of-office text.
+ * It reads the envelope sender and the headers, and of the body only the
+ * machine-readable fields of a delivery report (which a person forwarding
+ * a bounce quotes too): never the subject or free text, where a customer
+ * may quote an out-of-office reply or write about an undelivered parcel.
  */
 #include <string.h>
 
 #include "m2wo.h"
+
+/* How much of the body is searched for delivery-report fields. */
+#define CLASSIFY_REPORT_SCAN (64 * 1024)
 
 /* One header signal: fires when some header NAME has a value that check
  * accepts. */
@@ -89,6 +94,22 @@ classify_loop(const char *value)
 	return strstr(lower, "m2wo") != NULL;
 }
 
+/* Any value at all: the header alone says who wrote the message. */
+static gboolean
+classify_any_value(const char *value)
+{
+	return TRUE;
+}
+
+/* Apple Mail's vacation replies carry no RFC 3834 header. */
+static gboolean
+classify_vacation(const char *value)
+{
+	g_autofree char *lower = g_ascii_strdown(value, -1);
+
+	return strstr(lower, "vacation") != NULL;
+}
+
 static const classify_header_t classify_headers[] = {
 	{ "Auto-Submitted", classify_auto_submitted, "auto-submitted" },
 	{ "X-Autoreply", classify_present, "x-autoreply" },
@@ -97,6 +118,11 @@ static const classify_header_t classify_headers[] = {
 	{ "X-Auto-Response-Suppress", classify_suppress,
 	  "x-auto-response-suppress" },
 	{ "Precedence", classify_precedence, "precedence" },
+	/* Beyond SPEC 7 (m2wo(8) lists them): notification services and
+	 * list servers that mark their mail in headers of their own. */
+	{ "X-Apple-Action", classify_vacation, "x-apple-action" },
+	{ "x-amz-sns-message-id", classify_any_value, "x-amz-sns" },
+	{ "X-MLServer", classify_any_value, "list-server" },
 };
 
 /* Whether any header called name (there may be several) passes check. */
@@ -151,9 +177,14 @@ classify_daemon_from(const m2wo_msg_t *msg)
 	const char *address = msg->from_address ? msg->from_address : "";
 	const char *raw;
 
-	if (g_ascii_strncasecmp(address, "mailer-daemon@", 14) == 0 ||
-	    g_ascii_strncasecmp(address, "postmaster@", 11) == 0 ||
-	    g_ascii_strcasecmp(address, "mailer-daemon") == 0)
+	static const char *const daemons[] = { "mailer-daemon@", "postmaster@",
+	    "post_master@", "mailerdaemon@" };
+
+	for (gsize i = 0; i < G_N_ELEMENTS(daemons); i++)
+		if (g_ascii_strncasecmp(address, daemons[i],
+		    strlen(daemons[i])) == 0)
+			return TRUE;
+	if (g_ascii_strcasecmp(address, "mailer-daemon") == 0)
 		return TRUE;
 	raw = g_mime_object_get_header(GMIME_OBJECT(msg->mime), "From");
 	if (address[0] != '\0' || raw == NULL)
@@ -180,6 +211,58 @@ classify_report(GMimeMessage *message)
 	       g_mime_content_type_is_type(type, "multipart", "report");
 }
 
+/* A spam complaint (Hotmail's JMRP) attaches the reported message with an
+ * X-HmXmrOriginalRecipient header and no multipart/report around it. */
+static gboolean
+classify_complaint(GMimeMessage *message)
+{
+	GMimeObject *top = g_mime_message_get_mime_part(message);
+	int i, count;
+
+	if (!GMIME_IS_MULTIPART(top))
+		return FALSE;
+	count = g_mime_multipart_get_count(GMIME_MULTIPART(top));
+	for (i = 0; i < count && i < M2WO_MAX_PARTS; i++) {
+		GMimeObject *part = g_mime_multipart_get_part(
+		    GMIME_MULTIPART(top), i);
+		GMimeMessage *inner;
+
+		if (!GMIME_IS_MESSAGE_PART(part))
+			continue;
+		inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+		if (inner != NULL && g_mime_object_get_header(GMIME_OBJECT(inner),
+		    "X-HmXmrOriginalRecipient") != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* The fields of a delivery report (RFC 3464) at the start of a line, as a
+ * bounce writes them and as a forwarded bounce quotes them ("> "). */
+static gboolean
+classify_report_text(const char *body)
+{
+	static const char *const fields[] = { "reporting-mta:",
+	    "final-recipient:", "could not be delivered to:" };
+	gsize len = strlen(body), i;
+	const char *line = body, *end = body + MIN(len, CLASSIFY_REPORT_SCAN);
+
+	while (line < end) {
+		const char *p = line;
+		const char *nl = memchr(line, '\n', (gsize)(end - line));
+
+		while (p < end && (*p == '>' || *p == ' ' || *p == '\t'))
+			p++;
+		for (i = 0; i < G_N_ELEMENTS(fields); i++)
+			if ((gsize)(end - p) >= strlen(fields[i]) &&
+			    g_ascii_strncasecmp(p, fields[i],
+			    strlen(fields[i])) == 0)
+				return TRUE;
+		line = nl != NULL ? nl + 1 : end;
+	}
+	return FALSE;
+}
+
 const char *
 classify_autoreply(const m2wo_msg_t *msg, const char *sender)
 {
@@ -198,5 +281,9 @@ classify_autoreply(const m2wo_msg_t *msg, const char *sender)
 		return "mailer-daemon";
 	if (classify_any_header(object, "X-Loop", classify_loop))
 		return "x-loop";
+	if (classify_complaint(msg->mime))
+		return "complaint";
+	if (msg->body != NULL && classify_report_text(msg->body))
+		return "report-text";
 	return NULL;
 }
