@@ -17,22 +17,35 @@
 
 #define LIMIT_FILE "daily-count"
 
-/* Reads "DATE COUNT"; a file of another day, or an empty one, counts 0. */
-static guint
-limit_read(int fd, const char *today)
+/* Reads "DATE COUNT" into count; an empty file (new, or cut short by a
+ * crash between truncate and write) or one of another day counts 0. A file
+ * that cannot be read or makes no sense is an error, never "0 so far". */
+static gboolean
+limit_read(int fd, const char *today, guint *count, GError **error)
 {
 	char buf[64] = "";
 	char date[16] = "";
-	unsigned int count = 0;
-	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	char end = '\0';
+	unsigned int n = 0;
+	ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
 
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%15s %u", date, &count) != 2 ||
-	    strcmp(date, today) != 0)
-		return 0;
-	return count;
+	*count = 0;
+	if (got < 0) {
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_DISK,
+		    "daily counter: read: %s", g_strerror(errno));
+		return FALSE;
+	}
+	buf[got] = '\0';
+	if (got == 0)
+		return TRUE;
+	if (sscanf(buf, "%15s %u%c", date, &n, &end) != 3 || end != '\n') {
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_DISK,
+		    "daily counter: %s is not \"DATE COUNT\"", LIMIT_FILE);
+		return FALSE;
+	}
+	if (strcmp(date, today) == 0)
+		*count = n;
+	return TRUE;
 }
 
 static gboolean
@@ -71,6 +84,11 @@ limit_take(m2wo_run_t *run, GError **error)
 
 	if (limit == 0)
 		return TRUE;
+	if (run->config->state_dir == NULL || *run->config->state_dir == '\0') {
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_CONFIG,
+		    "daily_limit needs state_dir");
+		return FALSE;
+	}
 	fd = limit_open(run->config->state_dir, error);
 	if (fd < 0)
 		return FALSE;
@@ -80,7 +98,8 @@ limit_take(m2wo_run_t *run, GError **error)
 		    "daily counter: lock: %s", g_strerror(errno));
 		goto out;
 	}
-	count = limit_read(fd, today);
+	if (!limit_read(fd, today, &count, error))
+		goto out;
 	if (count >= limit) {
 		explain(run, "daily limit: %u of %u work orders today", count,
 		    limit);

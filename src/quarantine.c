@@ -1,7 +1,8 @@
 /*
  * quarantine.c: keeps a refused message in a Maildir for the administrator.
- * The write is tmp, fsync, rename into new, fsync of the folder: only then may
- * m2wo exit 0. It never loses the message: any failure is a temporary one.
+ * The write is tmp, fsync, link into new, fsync of the folder: only then may
+ * m2wo exit 0. It never loses the message (any failure is a temporary one)
+ * and never replaces a file already in the quarantine.
  */
 #include "config.h"
 
@@ -21,7 +22,7 @@ quarantine_skip_from(const char *data, gsize len)
 {
 	const char *nl;
 
-	if (len < 5 || memcmp(data, "From ", 5) != 0)
+	if (data == NULL || len < 5 || memcmp(data, "From ", 5) != 0)
 		return 0;
 	nl = memchr(data, '\n', len);
 	return nl != NULL ? (gsize)(nl - data) + 1 : 0;
@@ -31,7 +32,7 @@ quarantine_skip_from(const char *data, gsize len)
 static const char *
 quarantine_eol(const char *data, gsize len)
 {
-	const char *nl = memchr(data, '\n', len);
+	const char *nl = len > 0 ? memchr(data, '\n', len) : NULL;
 
 	return nl != NULL && nl > data && nl[-1] == '\r' ? "\r\n" : "\n";
 }
@@ -84,17 +85,37 @@ quarantine_write_all(int fd, const char *data, gsize len)
 	return TRUE;
 }
 
-/* Maildir's unique name: time, microseconds, pid, host. */
+/* Maildir's unique name: time, microseconds, pid, a per-process count
+ * (--drop may quarantine many messages within one clock tick), host. */
 static char *
 quarantine_name(void)
 {
+	static guint sequence;
 	gint64 now = g_get_real_time();
 	g_autofree char *host = g_strdup(g_get_host_name());
 
 	g_strdelimit(host, "/:", '_');
-	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%d.%s",
+	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%dQ%u.%s",
 	    now / G_USEC_PER_SEC, (int)(now % G_USEC_PER_SEC), (int)getpid(),
-	    host);
+	    ++sequence, host);
+}
+
+/* Moves tmp into new without ever replacing a file already there: link(2)
+ * fails on an existing name where rename(2) would silently overwrite it.
+ * File systems without hard links fall back to rename. */
+static gboolean
+quarantine_publish(const char *tmp, const char *new)
+{
+	if (link(tmp, new) == 0) {
+		/* The message is safe in new/ now; a stale tmp/ entry is
+		 * harmless (Maildir readers clean tmp/ up). */
+		unlink(tmp);
+		return TRUE;
+	}
+	if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
+	    errno != EXDEV)
+		return FALSE;
+	return !g_file_test(new, G_FILE_TEST_EXISTS) && rename(tmp, new) == 0;
 }
 
 static gboolean
@@ -110,40 +131,78 @@ quarantine_sync_dir(const char *dir)
 	return ok;
 }
 
+/* Writes head and body into a new file tmp and syncs it; on failure the
+ * file is gone and errno says why. */
+static gboolean
+quarantine_write_file(const char *tmp, const char *head, const char *body,
+                      gsize len)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	gboolean ok;
+	int saved;
+
+	if (fd < 0)
+		return FALSE;
+	ok = quarantine_write_all(fd, head, strlen(head)) &&
+	    quarantine_write_all(fd, body, len) && fsync(fd) == 0;
+	saved = errno;
+	ok = close(fd) == 0 && ok;
+	if (!ok) {
+		unlink(tmp);
+		errno = saved;
+	}
+	return ok;
+}
+
+/* The message as it goes into the Maildir: without a leading mbox "From "
+ * line, never NULL. */
+static const char *
+quarantine_body(const m2wo_run_t *run, gsize *len)
+{
+	const char *data = run->raw != NULL ?
+	    g_bytes_get_data(run->raw, len) : NULL;
+	gsize skip;
+
+	if (data == NULL) {
+		*len = 0;
+		return "";
+	}
+	skip = quarantine_skip_from(data, *len);
+	*len -= skip;
+	return data + skip;
+}
+
 gboolean
 quarantine_write(m2wo_run_t *run, const char *outcome, const char *reason,
                  GError **error)
 {
 	const char *dir = run->config->quarantine_dir;
 	gsize len = 0;
-	const char *data = g_bytes_get_data(run->raw, &len);
-	gsize skip = quarantine_skip_from(data, len);
-	const char *eol = quarantine_eol(data + skip, len - skip);
+	const char *body = quarantine_body(run, &len);
+	const char *eol = quarantine_eol(body, len);
 	g_autofree char *name = quarantine_name();
 	g_autofree char *tmp = NULL, *new = NULL, *newdir = NULL;
 	g_autofree char *o = quarantine_header_value(outcome);
 	g_autofree char *r = quarantine_header_value(reason);
 	g_autofree char *head = g_strdup_printf(QUARANTINE_HEADER "Outcome: %s%s"
 	    QUARANTINE_HEADER "Reason: %s%s", o, eol, r, eol);
-	gboolean ok;
-	int fd;
+	int saved;
 
 	if (dir == NULL || !quarantine_mkdirs(dir, error))
 		goto fail_set;
 	tmp = g_build_filename(dir, "tmp", name, NULL);
 	new = g_build_filename(dir, "new", name, NULL);
 	newdir = g_build_filename(dir, "new", NULL);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (!quarantine_write_file(tmp, head, body, len))
 		goto fail;
-	ok = quarantine_write_all(fd, head, strlen(head)) &&
-	    quarantine_write_all(fd, data + skip, len - skip) &&
-	    fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, new) != 0) {
+	if (!quarantine_publish(tmp, new)) {
+		saved = errno;
 		unlink(tmp);
+		errno = saved;
 		goto fail;
 	}
+	/* Only a synced folder makes the rename durable: until then the
+	 * MTA must keep its copy (a retry may quarantine it twice). */
 	if (!quarantine_sync_dir(newdir))
 		goto fail;
 	explain(run, "quarantined as %s", new);
@@ -160,23 +219,35 @@ fail_set:
 	return FALSE;
 }
 
+/* Length of the line at data that starts with prefix (case-insensitive),
+ * its line end included; 0 when it does not. */
+static gsize
+quarantine_our_line(const char *data, gsize len, const char *prefix)
+{
+	gsize plen = strlen(prefix);
+	const char *nl;
+
+	if (len <= plen || g_ascii_strncasecmp(data, prefix, plen) != 0)
+		return 0;
+	nl = memchr(data, '\n', len);
+	return nl != NULL ? (gsize)(nl - data) + 1 : 0;
+}
+
 GBytes *
 quarantine_strip(GBytes *raw)
 {
-	gsize len = 0, off = 0;
+	gsize len = 0, first, second;
 	const char *data = g_bytes_get_data(raw, &len);
 
-	/* Our header lines, and nothing else, stand in front of the original. */
-	while (off < len && len - off > strlen(QUARANTINE_HEADER) &&
-	    g_ascii_strncasecmp(data + off, QUARANTINE_HEADER,
-	    strlen(QUARANTINE_HEADER)) == 0) {
-		const char *nl = memchr(data + off, '\n', len - off);
-
-		if (nl == NULL)
-			break;
-		off = (gsize)(nl - data) + 1;
-	}
-	if (off == 0)
+	/* Exactly the two lines quarantine_write puts in front, in its order:
+	 * a message's own X-M2WO-* headers are left alone. */
+	first = quarantine_our_line(data, len, QUARANTINE_HEADER "Outcome:");
+	if (first == 0)
 		return g_bytes_ref(raw);
-	return g_bytes_new_from_bytes(raw, off, len - off);
+	second = quarantine_our_line(data + first, len - first,
+	    QUARANTINE_HEADER "Reason:");
+	if (second == 0)
+		return g_bytes_ref(raw);
+	return g_bytes_new_from_bytes(raw, first + second,
+	    len - first - second);
 }
