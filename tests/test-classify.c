@@ -1,5 +1,5 @@
 /*
- * test-classify: every machine-generated signal of SPEC 7 fires on a
+ * test-classify: every machine-generated signal (SPEC 7's and m2wo's own) fires on a
  * minimal message, and mail that people write (including the usual traps:
  * a web form from noreply@, a quoted out-of-office text, a parcel subject)
  * does not.
@@ -106,6 +106,17 @@ static const classify_case_t cases[] = {
 	  "x-loop" },
 	{ "x-loop/other", "a@example.com", "X-Loop: list@example.com\n",
 	  "a@example.com", NULL },
+	/* m2wo's own signals beyond SPEC 7 */
+	{ "mailer-daemon/post_master", "a@example.com", "",
+	  "post_master@example.com", "mailer-daemon" },
+	{ "x-apple-action", "a@example.com", "X-Apple-Action: VACATION\n",
+	  "a@example.com", "x-apple-action" },
+	{ "x-apple-action/other", "a@example.com", "X-Apple-Action: FORWARD\n",
+	  "a@example.com", NULL },
+	{ "x-amz-sns", "a@example.com", "x-amz-sns-message-id: 1f2e\n",
+	  "SNS <no-reply@sns.example.com>", "x-amz-sns" },
+	{ "list-server", "a@example.com", "X-MLServer: fml [fml 4.0]\n",
+	  "list-admin@example.org", "list-server" },
 	/* traps: people's mail */
 	{ "trap/plain", "jan@example.com", "", "Jan <jan@example.com>", NULL },
 	{ "trap/web-form-noreply", "bounce@forms.example.com",
@@ -169,6 +180,56 @@ test_trap_bodies(void)
 	}
 }
 
+/* The fields of a delivery report in the body, as a bounce writes them
+ * or a person forwarding one quotes them; prose about them is no signal. */
+static void
+test_report_text(void)
+{
+	static const struct {
+		const char *body;
+		const char *want;
+	} bodies[] = {
+		{ "Reporting-MTA: dns; mx.example.com\n", "report-text" },
+		{ "Fwd:\n> Final-Recipient: RFC822; a@example.com\n",
+		  "report-text" },
+		{ "     Could not be delivered to: <a@example.com>\n",
+		  "report-text" },
+		{ "Our reporting-MTA: field is wrong, see final-recipient: x\n",
+		  NULL },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
+		g_autofree char *raw = g_strconcat("From: jan@example.com\n"
+		    "Subject: Fwd: Returned mail\n\n", bodies[i].body, NULL);
+		g_autoptr(m2wo_msg_t) msg = parse(raw);
+
+		g_assert_cmpstr(classify_autoreply(msg, "jan@example.com"), ==,
+		                bodies[i].want);
+	}
+}
+
+/* Hotmail's complaint attaches the reported message, marked. */
+static void
+test_complaint(void)
+{
+	g_autoptr(m2wo_msg_t) msg = parse(
+		"From: staff@hotmail.example\nSubject: complaint\n"
+		"Content-Type: multipart/mixed; boundary=m\n\n"
+		"--m\nContent-Type: message/rfc822\n\n"
+		"X-HmXmrOriginalRecipient: a@example.com\nFrom: b@example.com\n"
+		"Subject: x\n\nspam\n--m--\n");
+	g_autoptr(m2wo_msg_t) forward = parse(
+		"From: jan@example.com\nSubject: Fwd\n"
+		"Content-Type: multipart/mixed; boundary=m\n\n"
+		"--m\nContent-Type: message/rfc822\n\n"
+		"From: b@example.com\nSubject: x\n\nlekkage\n--m--\n");
+
+	g_assert_cmpstr(classify_autoreply(msg, "a@example.com"), ==,
+	                "complaint");
+	g_assert_cmpstr(classify_autoreply(forward, "jan@example.com"), ==,
+	                NULL);
+}
+
 /* A report nested inside a message is not the message's own type. */
 static void
 test_nested_report(void)
@@ -195,5 +256,7 @@ main(int argc, char **argv)
 	}
 	g_test_add_func("/classify/trap/bodies", test_trap_bodies);
 	g_test_add_func("/classify/trap/nested-report", test_nested_report);
+	g_test_add_func("/classify/report-text", test_report_text);
+	g_test_add_func("/classify/complaint", test_complaint);
 	return g_test_run();
 }
