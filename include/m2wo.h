@@ -233,6 +233,9 @@ GBytes *input_read_file(const char *path, gsize max, GError **error);
  * first). g_mime_init() must have been called (main does it). */
 m2wo_msg_t *msg_parse(GBytes *raw, GError **error);
 void msg_free(m2wo_msg_t *msg);
+/* The 12-character key of SPEC 3.6 ([0-9A-Z] without I, L, O, U) from a
+ * SHA-256 checksum fed by the caller; also names created relations. */
+void msg_key_digest(GChecksum *sum, char key[M2WO_MESSAGE_KEY_LEN + 1]);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_msg_t, msg_free)
 
 /* -------------------------------------------------------------------- text */

@@ -867,29 +867,15 @@ const m2wo_customer_rule_t *customer_rule_lookup(const char *name)
 
 /* --------------------------------------------------- create_relation */
 
-/* "M2WO-" and 12 characters from a SHA-256 of the folded From address, so
- * that every mail of one sender names the same relation. The alphabet
- * leaves out I, L, O and U, which people misread. */
-static char *customer_sender_debtor(const char *folded_from)
+/* "M2WO-" and the message-key digest of the folded address, so that every
+ * mail of one person names the same relation. */
+static char *customer_sender_debtor(const char *folded)
 {
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	guint8 digest[32];
-	gsize len = sizeof digest;
-	char key[13];
-	guint64 bits = 0;
-	int i;
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	char key[M2WO_MESSAGE_KEY_LEN + 1];
 
-	{
-		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-
-		g_checksum_update(sum, (const guchar *) folded_from, -1);
-		g_checksum_get_digest(sum, digest, &len);
-	}
-	for (i = 0; i < 8; i++)
-		bits = bits << 8 | digest[i];
-	for (i = 0; i < 12; i++)
-		key[i] = alphabet[(bits >> (59 - 5 * i)) & 31];
-	key[12] = '\0';
+	g_checksum_update(sum, (const guchar *) folded, -1);
+	msg_key_digest(sum, key);
 	return g_strconcat("M2WO-", key, NULL);
 }
 
@@ -899,14 +885,38 @@ static void relation_put(json_object *rel, const char *field, const char *value)
 		json_object_object_add(rel, field, json_object_new_string(value));
 }
 
-/* The relation create_relation would post, from the sender and the
- * regex values. The name is the sender's display name, else
- * {customer_name}, else the address's local part. */
-static json_object *relation_build(m2wo_run_t *run, const char *debtor)
+/* Who the new relation is: the {customer_email} a rule extracted, else a
+ * Reply-To other than From, else From. A web form sends every request
+ * from one address of its own; keying on From would make all its
+ * customers one relation. *name is the From display name only when the
+ * address is From's (a form's "Webformulier" is nobody's name). */
+static char *customer_person(m2wo_run_t *run, const char **name)
 {
-	const char *from = customer_from(run);
-	const char *display = run->msg && run->msg->from_name ? run->msg->from_name : "";
-	g_autofree char *local = g_strndup(from, strcspn(from, "@"));
+	g_autofree char *from = address_fold(customer_from(run));
+	char *extracted = address_fold(customer_param(run, "customer_email"));
+	char *reply = run->msg && run->msg->reply_to ?
+	    address_fold(run->msg->reply_to) : NULL;
+
+	*name = "";
+	if (extracted != NULL) {
+		g_free(reply);
+		return extracted;
+	}
+	if (reply != NULL && g_strcmp0(reply, from) != 0)
+		return reply;
+	g_free(reply);
+	if (run->msg != NULL && run->msg->from_name != NULL)
+		*name = run->msg->from_name;
+	return g_steal_pointer(&from);
+}
+
+/* The relation create_relation would post, from the person and the regex
+ * values. The name is the person's display name, else {customer_name},
+ * else the address's local part. */
+static json_object *relation_build(m2wo_run_t *run, const char *address,
+                                   const char *display, const char *debtor)
+{
+	g_autofree char *local = g_strndup(address, strcspn(address, "@"));
 	g_autofree char *street = NULL, *number = NULL;
 	g_autofree char *person = g_strstrip(g_strdup(display));
 	g_autofree char *phone = phone_first(customer_param(run, "customer_phone"));
@@ -919,7 +929,7 @@ static json_object *relation_build(m2wo_run_t *run, const char *debtor)
 	street_split(customer_param(run, "customer_street"), &street, &number);
 	relation_put(rel, "name", *person ? person : local);
 	relation_put(rel, "debtor_number", debtor);
-	relation_put(rel, "email", from);
+	relation_put(rel, "email", address);
 	relation_put(rel, "contact", person);
 	relation_put(rel, "phone_number", g_strstrip(phone));
 	relation_put(rel, "street", street);
@@ -975,19 +985,22 @@ static int customer_post_relation(m2wo_run_t *run, json_object *rel, const char 
 
 static int customer_create(m2wo_run_t *run, GError **error)
 {
-	g_autofree char *from = address_fold(customer_from(run));
+	const char *display = NULL;
+	g_autofree char *person = customer_person(run, &display);
 	g_autofree char *debtor = NULL;
 	g_autoptr(json_object) rel = NULL;
 	json_object *existing = NULL;
 	int rc;
 
 	explain(run, "customer: no rule found a relation, and create_relation is on");
-	if (from == NULL) {
-		explain(run, "  cannot create a relation: the message has no usable From address");
+	if (person == NULL) {
+		explain(run, "  cannot create a relation: no usable address in "
+		        "{customer_email}, Reply-To or From");
 		return 0;
 	}
-	debtor = customer_sender_debtor(from);
-	rel = relation_build(run, debtor);
+	explain(run, "  the new relation is %s", person);
+	debtor = customer_sender_debtor(person);
+	rel = relation_build(run, person, display, debtor);
 	if (!relation_complete(run, rel))
 		return 0;
 	/* A retry of the same mail finds what the first run created. */

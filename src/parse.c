@@ -236,9 +236,6 @@ static void
 parse_message_key(m2wo_msg_t *msg)
 {
 	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-	guint8 digest[32];
-	gsize digest_len = sizeof(digest);
-	guint64 bits = 0;
 
 	if (msg->message_id != NULL) {
 		parse_key_field(sum, "message-id", msg->message_id);
@@ -250,13 +247,23 @@ parse_message_key(m2wo_msg_t *msg)
 		parse_key_field(sum, "subject", msg->subject);
 		parse_key_field(sum, "body", msg->body);
 	}
+	msg_key_digest(sum, msg->message_key);
+}
+
+void
+msg_key_digest(GChecksum *sum, char key[M2WO_MESSAGE_KEY_LEN + 1])
+{
+	guint8 digest[32];
+	gsize digest_len = sizeof(digest);
+	guint64 bits = 0;
+
 	g_checksum_get_digest(sum, digest, &digest_len);
 	/* 12 characters of 5 bits: the first 60 bits of the digest. */
 	for (int i = 0; i < 8; i++)
 		bits = (bits << 8) | digest[i];
 	for (int i = 0; i < M2WO_MESSAGE_KEY_LEN; i++)
-		msg->message_key[i] = parse_key_alphabet[(bits >> (59 - 5 * i)) & 31];
-	msg->message_key[M2WO_MESSAGE_KEY_LEN] = '\0';
+		key[i] = parse_key_alphabet[(bits >> (59 - 5 * i)) & 31];
+	key[M2WO_MESSAGE_KEY_LEN] = '\0';
 }
 
 m2wo_msg_t *

@@ -60,9 +60,10 @@ EXTRA_RELATIONS = [
 counter = [0]
 
 
-def message(from_, lines=(), subject="Storing koeling"):
+def message(from_, lines=(), subject="Storing koeling", headers=()):
     counter[0] += 1
-    head = ["From: %s" % from_, "To: storing@service.example",
+    head = ["From: %s" % from_] + list(headers) + [
+            "To: storing@service.example",
             "Subject: %s" % subject,
             "Message-ID: <customer-%d-%d@test.example>" % (os.getpid(),
                                                            counter[0]),
@@ -103,11 +104,12 @@ class Result:
             self.code, self.out, self.err)
 
 
-def run(sim, rules, from_, lines=(), extra="", dry=True, args=()):
+def run(sim, rules, from_, lines=(), extra="", dry=True, args=(),
+        headers=()):
     conf = config(sim, rules, extra)
     opts = ["-n", "--explain"] if dry else []
     code, out, err = simlib.run_m2wo(opts + list(args) + ["-c", conf],
-                                     message(from_, lines))
+                                     message(from_, lines, headers=headers))
     return Result(code, out, err)
 
 
@@ -406,6 +408,32 @@ def add_relations(sim):
         raise RuntimeError("cannot add test relations: %r" % (answer,))
 
 
+def test_create_web_form(sim):
+    """A web form sends every request from its own address: the relation
+    is the customer in Reply-To or in {customer_email}, never the form."""
+    sim.reset()
+    rules = "FindOrAddRelationByDebtorNumber"
+    extra = "create_relation = true"
+    form = "Webformulier <noreply@site.example.org>"
+    lines = ["Adres: Kastanjelaan 8", "Postcode: 2222 BB", "Plaats: Delft"]
+    first = run(sim, rules, form, lines + ["Naam: Anna Visser"], extra,
+                dry=False, headers=["Reply-To: anna@visser.example.net"])
+    second = run(sim, rules, form, lines + ["Naam: Bas de Wit",
+                                            "E-mail: bas@dewit.example.net"],
+                 extra, dry=False)
+    tap.is_([first.code, second.code], [0, 0],
+            "web form: both requests become work orders")
+    made = sorted((x.get("email"), x.get("name")) for x in sim.relations()
+                  if x.get("debtor_number", "").startswith("M2WO-"))
+    want = [("anna@visser.example.net", "Anna Visser"),
+            ("bas@dewit.example.net", "Bas de Wit")]
+    tap.ok(made == want,
+           "web form: one relation per customer (Reply-To, {customer_email}),"
+           " named from {customer_name}, never the form's address",
+           "got %r want %r\n%s%s" % (made, want, first.diag(),
+                                      second.diag()))
+
+
 def main():
     with simlib.Sim() as sim:
         add_relations(sim)
@@ -421,6 +449,8 @@ def main():
         add_relations(sim)
         test_api_errors(sim)
         test_create(sim)
+        add_relations(sim)
+        test_create_web_form(sim)
     text = "".join(printed)
     tap.ok(simlib.TOKEN not in text and simlib.SOFTWARE_TOKEN not in text
            and "token=" not in text,
