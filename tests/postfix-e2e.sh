@@ -63,6 +63,10 @@ stop_instance() {   # stop_instance CONFIG_DIR QUEUE_DIR
 	done
 	kill -9 "$pid" 2>/dev/null
 }
+# One run at a time on this machine: port 25 is a single resource, and
+# the clean-up below must never take another live run's instance away.
+exec 9>"/tmp/$PREFIX-lock"
+flock -w 600 9 || skip_all "another run of this test holds /tmp/$PREFIX-lock"
 if port25_busy; then
 	# A run of this test that was killed may have left its instance.
 	for old in /tmp/$PREFIX.*; do
