@@ -220,7 +220,8 @@ void explain(m2wo_run_t *run, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* ------------------------------------------------------------------- input */
 
 /* Reads all of fd into memory, refusing more than max bytes
- * (M2WO_ERROR_TOO_LARGE). Returns a new GBytes. */
+ * (M2WO_ERROR_TOO_LARGE); a read that fails is M2WO_ERROR_INTERNAL (4.3.0:
+ * the MTA keeps the message). Returns a new GBytes. */
 GBytes *input_read_fd(int fd, gsize max, GError **error);
 /* The same for a file path. */
 GBytes *input_read_file(const char *path, gsize max, GError **error);
@@ -510,9 +511,9 @@ int pipeline_run(m2wo_run_t *run, GBytes *raw);
 /* -------------------------------------------------------------------- drop */
 
 /* WorkOrder Drop: every message in paths (files, folders of .eml, Maildirs)
- * through pipeline_run, one result line each and a summary. Returns 0 when
- * every message ended well, 75 when any may pass later, else 65. */
-int drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
-             gboolean offline, gboolean explain);
+ * through pipeline_run with run's envelope and modes, one result line each
+ * and a summary. Returns 0 when every message ended well, 75 when any may
+ * pass later, else 65. */
+int drop_run(m2wo_run_t *run, char **paths);
 
 #endif /* M2WO_H */

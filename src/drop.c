@@ -88,6 +88,8 @@ drop_one(m2wo_run_t *run, const char *path)
 	g_autoptr(GBytes) raw = NULL, plain = NULL;
 
 	run->source = path;
+	g_date_time_unref(run->now);
+	run->now = g_date_time_new_now_local();
 	run->started_us = g_get_monotonic_time();
 	run->deadline_us = run->started_us +
 	    (gint64)run->config->deadline * G_USEC_PER_SEC;
@@ -135,11 +137,9 @@ drop_summary(const guint *counts, guint total, gint64 started_us)
 }
 
 int
-drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
-         gboolean offline, gboolean explain_on)
+drop_run(m2wo_run_t *run, char **paths)
 {
 	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(m2wo_run_t) run = run_new(config);
 	guint counts[M2WO_OUTCOME_TOO_LARGE + 1] = { 0 };
 	gboolean progress = isatty(STDERR_FILENO);
 	gint64 started = g_get_monotonic_time();
@@ -149,15 +149,11 @@ drop_run(m2wo_config_t *config, char **paths, gboolean dry_run,
 	for (i = 0; paths[i] != NULL; i++)
 		drop_collect(files, paths[i], 0);
 	progress = progress && files->len >= DROP_PROGRESS_MIN;
-	run->dry_run = dry_run;
-	run->offline = offline;
-	if (explain_on)
-		run->explain = g_string_new(NULL);
 	for (i = 0; i < files->len; i++) {
 		const char *path = files->pdata[i];
 		int code = drop_one(run, path);
 
-		if (!dry_run)
+		if (!run->dry_run)
 			audit_write(run, code);
 		drop_print(run, path);
 		counts[run->outcome]++;

@@ -66,7 +66,7 @@ input_read_fd(int fd, gsize max, GError **error)
 		if (n < 0) {
 			int saved = errno;
 
-			g_set_error(error, M2WO_ERROR, M2WO_ERROR_TEMP,
+			g_set_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL,
 			            "cannot read the message: %s",
 			            g_strerror(saved));
 			return NULL;
@@ -96,7 +96,7 @@ input_read_file(const char *path, gsize max, GError **error)
 	if (fd < 0) {
 		int saved = errno;
 
-		g_set_error(error, M2WO_ERROR, M2WO_ERROR_TEMP,
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL,
 		            "cannot open %s: %s", path, g_strerror(saved));
 		return NULL;
 	}

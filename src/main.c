@@ -139,7 +139,8 @@ main_envelope(m2wo_run_t *run)
 	const char *recipient = opt_recipient != NULL ? opt_recipient :
 	    g_getenv("RECIPIENT");
 
-	if (opt_recipient == NULL && opt_rest != NULL && opt_rest[0] != NULL)
+	if (!opt_drop && opt_recipient == NULL && opt_rest != NULL &&
+	    opt_rest[0] != NULL)
 		recipient = opt_rest[0];
 	run->sender = g_strdup(sender);
 	run->recipient = g_strdup(recipient);
@@ -224,6 +225,17 @@ main_pipe(m2wo_config_t *config)
 	return code;
 }
 
+/* --drop: the envelope options, when given, apply to every message (a
+ * Recipient configuration then matches on replay). */
+static int
+main_drop(m2wo_config_t *config)
+{
+	g_autoptr(m2wo_run_t) run = run_new(config);
+
+	main_envelope(run);
+	return drop_run(run, opt_rest);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -257,7 +269,6 @@ main(int argc, char **argv)
 		return main_config_failed(path, problems);
 	audit_open(config->syslog_facility);
 	if (opt_drop)
-		return drop_run(config, opt_rest, opt_dry_run, opt_offline,
-		    opt_explain);
+		return main_drop(config);
 	return main_pipe(config);
 }

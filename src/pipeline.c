@@ -287,8 +287,11 @@ pipeline_stages(m2wo_run_t *run, GBytes *raw, GError **error)
 	if (run->autoreply_signal != NULL) {
 		explain(run, "machine-generated: %s", run->autoreply_signal);
 		if (run->config->on_autoreply != M2WO_POLICY_PROCESS) {
-			pipeline_refuse(run, M2WO_OUTCOME_DISCARDED,
-			    "autoreply", run->config->on_autoreply);
+			g_autofree char *reason = g_strdup_printf(
+			    "autoreply: %s", run->autoreply_signal);
+
+			pipeline_refuse(run, M2WO_OUTCOME_DISCARDED, reason,
+			    run->config->on_autoreply);
 			return TRUE;
 		}
 	}

@@ -462,6 +462,16 @@ wo_add_original(m2wo_run_t *run, json_object *array, gsize used)
 	if (run->msg == NULL || run->msg->raw == NULL)
 		return;
 	data = g_bytes_get_data(run->msg->raw, &len);
+	/* local(8) and procmail put an mbox "From " line first: it is no
+	 * part of the message. */
+	if (len > 5 && memcmp(data, "From ", 5) == 0) {
+		const guchar *nl = memchr(data, '\n', len);
+
+		if (nl != NULL) {
+			len -= (gsize)(nl + 1 - data);
+			data = nl + 1;
+		}
+	}
 	if (used + len > M2WO_MAX_ATTACH_TOTAL) {
 		run->attachments_skipped++;
 		explain(run, "Attachments: message.eml (%zu bytes) skipped, over "

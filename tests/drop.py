@@ -19,6 +19,13 @@ forced_debtor_number = DEB1001
 forced.TypeOfWork = Storing
 forced.PaymentMethod = op rekening
 forced.ShortWorkDescription = {subject}
+
+[config Spoed]
+sender_type = Recipient
+sender_value = spoed@installateur.example
+forced_debtor_number = DEB1001
+forced.TypeOfWork = Storing
+forced.PaymentMethod = op rekening
 """
 
 
@@ -138,6 +145,18 @@ def main():
                 "--explain traces each message")
         tap.is_(out.count('"WorkorderNo"'), 2, "--explain -n prints the JSON "
                 "of each work order")
+
+        # -r applies to every message, so Recipient configurations match
+        # on replay too.
+        b = os.path.join(mixed, "b.eml")
+        code, out, err = simlib.run_m2wo(["--drop", "-n", "-c", conf, b], b"")
+        tap.is_([r[1:3] for r in lines(out)], [["unmatched", "-"]],
+                "without -r a Recipient configuration cannot match")
+        code, out, err = simlib.run_m2wo(["--drop", "-n", "-c", conf, "-r",
+                                          "spoed@installateur.example", b],
+                                         b"")
+        tap.is_([r[1:3] for r in lines(out)], [["created", "Spoed"]],
+                "--drop -r RECIPIENT: the envelope applies to each message")
 
         # A missing path is a tempfail, not a crash or a silent skip.
         code, out, err = simlib.run_m2wo(["--drop", "-n", "-c", conf,

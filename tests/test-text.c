@@ -797,12 +797,12 @@ test_input_file_errors(void)
 
 	bytes = input_read_file("/nonexistent/m2wo/mail.eml", 100, &error);
 	g_assert_null(bytes);
-	g_assert_error(error, M2WO_ERROR, M2WO_ERROR_TEMP);
+	g_assert_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL);
 	g_clear_error(&error);
 
 	bytes = input_read_file("/", 100, &error);
 	g_assert_null(bytes);
-	g_assert_error(error, M2WO_ERROR, M2WO_ERROR_TEMP);
+	g_assert_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL);
 	g_clear_error(&error);
 
 	path = g_build_filename(g_get_tmp_dir(), "m2wo-test-big.eml", NULL);
