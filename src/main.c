@@ -95,7 +95,7 @@ main_parse_options(int *argc, char ***argv, GError **error)
 	    "Modes:\n"
 	    "  m2wo [-c FILE] [-f SENDER] [-r RECIPIENT] [-q QUEUE_ID] "
 	    "[-n [--explain] [--offline]] [RECIPIENT] < message\n"
-	    "  m2wo --drop [-c FILE] [-n [--explain] [--offline]] PATH...\n"
+	    "  m2wo --drop [-c FILE] [-f SENDER] [-r RECIPIENT] [-n [--explain] [--offline]] PATH...\n"
 	    "  m2wo --check-config [-c FILE]\n\n"
 	    "Exit status: 0 delivered, 75 try again later, 65 and 67 bounce,\n"
 	    "78 configuration problems (--check-config). See m2wo(8).\n");
