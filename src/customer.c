@@ -714,42 +714,58 @@ static gboolean street_scan_prepare(m2wo_run_t *run, customer_scan_t *scan,
 	return TRUE;
 }
 
-static int rule_street(m2wo_run_t *run, GError **error)
+/* Looks the street of {customer_street} up at {customer_zip} in scan's
+ * endpoint: 1 with *found (owned), 0 when none or several, -1 on error. */
+static int street_find(m2wo_run_t *run, customer_scan_t *scan,
+                       json_object **found, GError **error)
 {
 	g_autofree char *zip = NULL, *name = NULL, *number = NULL, *pattern = NULL;
 	g_autoptr(GPtrArray) hits = hits_new();
+
+	if (!street_scan_prepare(run, scan, &zip, &name, &number))
+		return 0;
+	pattern = zip_pattern(zip);
+	scan->pattern = pattern;
+	if (customer_scan(run, scan, hits, error) < 0)
+		return -1;
+	return customer_take(run, hits, scan, found);
+}
+
+static int rule_street(m2wo_run_t *run, GError **error)
+{
 	json_object *found = NULL;
 	customer_scan_t scan = {
 		"relations", "postal_code", "li", NULL, "debtor_number", "name",
 		test_street, { NULL, NULL, NULL },
 	};
+	int rc = street_find(run, &scan, &found, error);
 
-	if (!street_scan_prepare(run, &scan, &zip, &name, &number))
-		return 0;
-	pattern = zip_pattern(zip);
-	scan.pattern = pattern;
-	if (customer_scan(run, &scan, hits, error) < 0)
-		return -1;
-	if (customer_take(run, hits, &scan, &found) == 0)
-		return 0;
-	customer_set_relation(run, found);
-	return 1;
+	if (rc == 1)
+		customer_set_relation(run, found);
+	return rc;
+}
+
+/* Takes the relation with debtor number number, when there is one. */
+static int customer_take_debtor(m2wo_run_t *run, const char *number,
+                                GError **error)
+{
+	json_object *found = NULL;
+	int rc = customer_by_debtor(run, number, &found, error);
+
+	if (rc == 1)
+		customer_set_relation(run, found);
+	return rc;
 }
 
 static int rule_debtor_number(m2wo_run_t *run, GError **error)
 {
 	const char *number = customer_param(run, "debtor_number");
-	json_object *found = NULL;
-	int rc;
 
 	if (*number == '\0') {
 		explain(run, "  no {debtor_number} value");
 		return 0;
 	}
-	rc = customer_by_debtor(run, number, &found, error);
-	if (rc == 1)
-		customer_set_relation(run, found);
-	return rc;
+	return customer_take_debtor(run, number, error);
 }
 
 /* Takes the relation a found address or object names. */
@@ -757,39 +773,26 @@ static int customer_owner(m2wo_run_t *run, json_object *rec, const char *field,
                           GError **error)
 {
 	const char *number = rec_str(rec, field);
-	json_object *found = NULL;
-	int rc;
 
 	if (*number == '\0') {
 		explain(run, "  it names no relation (%s is empty)", field);
 		return 0;
 	}
 	explain(run, "  it belongs to relation %s", number);
-	rc = customer_by_debtor(run, number, &found, error);
-	if (rc == 1)
-		customer_set_relation(run, found);
-	return rc;
+	return customer_take_debtor(run, number, error);
 }
 
 static int rule_address(m2wo_run_t *run, GError **error)
 {
-	g_autofree char *zip = NULL, *name = NULL, *number = NULL, *pattern = NULL;
-	g_autoptr(GPtrArray) hits = hits_new();
 	g_autoptr(json_object) address = NULL;
-	int rc;
 	customer_scan_t scan = {
 		"addresses", "adr_zip", "li", NULL, "adr_code", "adr_line_1",
 		test_street, { NULL, NULL, NULL },
 	};
+	int rc = street_find(run, &scan, &address, error);
 
-	if (!street_scan_prepare(run, &scan, &zip, &name, &number))
-		return 0;
-	pattern = zip_pattern(zip);
-	scan.pattern = pattern;
-	if (customer_scan(run, &scan, hits, error) < 0)
-		return -1;
-	if (customer_take(run, hits, &scan, &address) == 0)
-		return 0;
+	if (rc != 1)
+		return rc;
 	rc = customer_owner(run, address, "adr_debtor_nr", error);
 	if (rc == 1) {
 		g_free(run->adr_code);
