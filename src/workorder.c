@@ -589,7 +589,8 @@ char *
 workorder_to_json(json_object *workorder, gboolean pretty)
 {
 	json_object *array = json_object_new_array();
-	int flags = (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) |
+	int flags = (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED :
+	             JSON_C_TO_STRING_PLAIN) |
 	            JSON_C_TO_STRING_NOSLASHESCAPE;
 	char *text;
 
