@@ -31,6 +31,7 @@ struct m2wo_api {
 	gint64 deadline_us;      /* monotonic; 0 when none */
 	GString *body;           /* the answer being received */
 	gboolean body_overflow;  /* the answer went past M2WO_MAX_API_RESPONSE */
+	gboolean deadline_cut;   /* this request's timeout is the deadline's */
 	const char *upload;      /* the POST body being sent */
 	size_t upload_len;
 	size_t upload_off;
@@ -75,6 +76,29 @@ static size_t api_write_cb(char *data, size_t size, size_t nmemb, void *user)
 	return n;
 }
 
+/*
+ * Whether the system CAs can come from libcurl's hashed CA folder alone.
+ * libcurl's default is the CA bundle *and* that folder: OpenSSL then parses
+ * all ~150 certificates of the bundle on every run (about 50 ms of CPU and
+ * 1 MB with OpenSSL 3, more than the rest of a run), while the folder is
+ * searched only for the issuer the server names. On Debian the folder
+ * holds every certificate of the bundle (update-ca-certificates writes
+ * both), so the CAs trusted stay the same; no CA is ever added. Only with
+ * OpenSSL, whose folder look-up is lazy, and only when the folder exists.
+ */
+static gboolean api_system_ca_path(void)
+{
+#if LIBCURL_VERSION_NUM >= 0x074600
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+	return v != NULL && v->age >= CURLVERSION_SEVENTH && v->capath != NULL
+	       && v->ssl_version != NULL && g_str_has_prefix(v->ssl_version, "OpenSSL/")
+	       && g_file_test(v->capath, G_FILE_TEST_IS_DIR);
+#else
+	return FALSE;
+#endif
+}
+
 /* Options that hold for every request of the run. */
 static gboolean api_setup_handle(m2wo_api_t *api, const m2wo_config_t *config)
 {
@@ -95,6 +119,8 @@ static gboolean api_setup_handle(m2wo_api_t *api, const m2wo_config_t *config)
 	ok &= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) == CURLE_OK;
 	if (config->ca_file != NULL && *config->ca_file != '\0')
 		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, config->ca_file) == CURLE_OK;
+	else if (api_system_ca_path())
+		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, NULL) == CURLE_OK;
 	/* No signals: m2wo may run threads in GLib, and SIGALRM-based DNS
 	 * timeouts would interrupt them. */
 	ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
@@ -403,7 +429,7 @@ static void api_classify(m2wo_api_t *api, m2wo_api_reply_t *reply, CURLcode rc)
 		reply->reason = api_curl_reason(rc);
 		if (api->body_overflow)
 			reply->reason = "OutSmart API answer too large";
-		else if (rc == CURLE_OPERATION_TIMEDOUT && api_time_left_ms(api) == 0)
+		else if (rc == CURLE_OPERATION_TIMEDOUT && api->deadline_cut)
 			reply->reason = "m2wo deadline exceeded";
 		return;
 	}
@@ -438,6 +464,8 @@ static m2wo_api_reply_t *api_perform(m2wo_api_t *api, CURLU *u, gboolean post)
 	curl_free(url);
 	curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER,
 	                 post ? api->post_headers : api->get_headers);
+	/* A timeout shorter than request_timeout is the deadline's. */
+	api->deadline_cut = time_ms < api->request_timeout_ms;
 	curl_easy_setopt(api->curl, CURLOPT_TIMEOUT_MS, time_ms);
 	curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT_MS, time_ms);
 	g_string_truncate(api->body, 0);
