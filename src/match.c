@@ -65,12 +65,55 @@ match_cmp_domain(const char *domain, const char *value)
 	return strcmp(domain, value) == 0;
 }
 
+/*
+ * The folded message fields of one match_pick, keyed by the field's
+ * address (stable while one message is matched). The body may be a
+ * megabyte: folding it again for every configuration tried made many
+ * configurations slow.
+ */
+#define MATCH_CACHE_SLOTS 4
+static struct {
+	const char *text;
+	char *folded;
+} match_cache[MATCH_CACHE_SLOTS];
+static gboolean match_caching;	/* only inside match_pick */
+
+static void
+match_cache_clear(void)
+{
+	for (guint i = 0; i < MATCH_CACHE_SLOTS; i++) {
+		match_cache[i].text = NULL;
+		g_clear_pointer(&match_cache[i].folded, g_free);
+	}
+}
+
+/* text folded; borrowed, valid until the next call. */
+static const char *
+match_fold_field(const char *text)
+{
+	guint i;
+
+	for (i = 0; match_caching && i < MATCH_CACHE_SLOTS; i++)
+		if (match_cache[i].text == text)
+			return match_cache[i].folded;
+	for (i = 0; match_caching && i < MATCH_CACHE_SLOTS - 1; i++)
+		if (match_cache[i].text == NULL)
+			break;
+	if (!match_caching)
+		i = MATCH_CACHE_SLOTS - 1;
+	/* Full: the last slot takes turns. */
+	g_free(match_cache[i].folded);
+	match_cache[i].text = text;
+	match_cache[i].folded = match_fold(text);
+	return match_cache[i].folded;
+}
+
 /* Index of the first sender_value that accepts text, or -1. Empty items
  * (from "a;;b" or a trailing ';') are ignored: they would accept all. */
 static int
 match_find(char **values, const char *text, match_cmp_fn cmp)
 {
-	g_autofree char *folded = match_fold(text);
+	const char *folded = match_fold_field(text);
 
 	for (int i = 0; values != NULL && values[i] != NULL; i++) {
 		g_autofree char *value = match_fold(values[i]);
@@ -384,6 +427,8 @@ match_pick(m2wo_run_t *run, GError **error)
 	GPtrArray *confs = run->config->mailconfs;
 
 	g_return_val_if_fail(run->msg != NULL, -1);
+	match_cache_clear();
+	match_caching = TRUE;
 	for (guint i = 0; confs != NULL && i < confs->len; i++) {
 		m2wo_mailconf_t *conf = confs->pdata[i];
 		int rc;
@@ -396,9 +441,13 @@ match_pick(m2wo_run_t *run, GError **error)
 		if (rc != 0) {
 			if (rc > 0)
 				run->conf = conf;
+			match_caching = FALSE;
+			match_cache_clear();
 			return rc;
 		}
 	}
+	match_caching = FALSE;
+	match_cache_clear();
 	explain(run, "no mail configuration accepts this message");
 	return 0;
 }
