@@ -117,8 +117,12 @@ static gboolean api_setup_handle(m2wo_api_t *api, const m2wo_config_t *config)
 	ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) == CURLE_OK;
-	if (config->ca_file != NULL && *config->ca_file != '\0')
+	/* ca_file replaces the system CAs (libcurl would keep its CA folder
+	 * beside it): the administrator named the one CA to trust. */
+	if (config->ca_file != NULL && *config->ca_file != '\0') {
 		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, config->ca_file) == CURLE_OK;
+		ok &= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) == CURLE_OK;
+	}
 	else if (api_system_ca_path())
 		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, NULL) == CURLE_OK;
 	/* No signals: m2wo may run threads in GLib, and SIGALRM-based DNS
