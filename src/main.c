@@ -37,12 +37,12 @@ static const GOptionEntry main_options[] = {
 	{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
 	  "Configuration file (default " M2WO_DEF_CONFIG " or $M2WO_CONFIG)",
 	  "FILE" },
-	{ "sender", 'f', 0, G_OPTION_ARG_STRING, &opt_sender,
+	{ "sender", 'f', 0, G_OPTION_ARG_FILENAME, &opt_sender,
 	  "Envelope sender (Postfix ${sender}); default $SENDER", "SENDER" },
-	{ "recipient", 'r', 0, G_OPTION_ARG_STRING, &opt_recipient,
+	{ "recipient", 'r', 0, G_OPTION_ARG_FILENAME, &opt_recipient,
 	  "Envelope recipient (Postfix ${recipient}); default $RECIPIENT",
 	  "RECIPIENT" },
-	{ "queue-id", 'q', 0, G_OPTION_ARG_STRING, &opt_queue_id,
+	{ "queue-id", 'q', 0, G_OPTION_ARG_FILENAME, &opt_queue_id,
 	  "Queue id for the audit line (Postfix ${queue_id})", "QUEUE_ID" },
 	{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_dry_run,
 	  "Change nothing; print the work order that would be posted", NULL },
@@ -130,6 +130,16 @@ main_check_config(const char *path)
 	return EX_OK;
 }
 
+/* Envelope values come as bytes: Postfix's pipe(8) runs m2wo with
+ * LANG=C, and an SMTPUTF8 address is UTF-8 whatever the locale says, so
+ * they are read as file names (no conversion that could refuse them) and
+ * made valid UTF-8 here. NULL stays NULL. */
+static char *
+main_utf8(const char *bytes)
+{
+	return bytes != NULL ? g_utf8_make_valid(bytes, -1) : NULL;
+}
+
 /* The envelope: options first, then what local(8) and procmail set. */
 static void
 main_envelope(m2wo_run_t *run)
@@ -142,9 +152,9 @@ main_envelope(m2wo_run_t *run)
 	if (!opt_drop && opt_recipient == NULL && opt_rest != NULL &&
 	    opt_rest[0] != NULL)
 		recipient = opt_rest[0];
-	run->sender = g_strdup(sender);
-	run->recipient = g_strdup(recipient);
-	run->queue_id = g_strdup(opt_queue_id);
+	run->sender = main_utf8(sender);
+	run->recipient = main_utf8(recipient);
+	run->queue_id = main_utf8(opt_queue_id);
 	run->dry_run = opt_dry_run;
 	run->offline = opt_offline;
 	if (opt_explain)
