@@ -31,6 +31,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 #define M2WO_MAX_TOKEN_SIZE       4096      /* bytes of a token file */
 #define M2WO_REGEX_MATCH_LIMIT    1000000   /* PCRE2 match limit */
 #define M2WO_REGEX_DEPTH_LIMIT    10000     /* PCRE2 depth limit */
+#define M2WO_REGEX_TIME_LIMIT     3         /* seconds of processor time of one search */
 #define M2WO_MESSAGE_KEY_LEN      12
 
 #define M2WO_DEF_API_URL          "https://app.out-smart.com/openapi/8"
@@ -279,7 +280,8 @@ const char *classify_autoreply(const m2wo_msg_t *msg, const char *sender);
 
 /* Loads and validates a configuration file. Every problem is appended to
  * problems as "FILE:LINE: problem" (or "FILE: problem"); the result is NULL
- * when there is any. With compile_all, every regex is compiled now (for
+ * when there is any (with compile_all, the token files of a file with other
+ * problems are checked too, so that one run lists everything). With compile_all, every regex is compiled now (for
  * --check-config); otherwise compiling waits for first use. */
 m2wo_config_t *config_load(const char *path, gboolean compile_all,
                            GPtrArray *problems);
@@ -318,8 +320,8 @@ int match_pick(m2wo_run_t *run, GError **error);
  * JIT). On failure, M2WO_ERROR_CONFIG "PCRE2 text at offset N". */
 pcre2_code *regex_compile(const char *pattern, gboolean caseless,
                           GError **error);
-/* Searches text (len bytes, may hold invalid UTF-8) under the match and
- * depth limits; -1 error (M2WO_ERROR_REGEX_LIMIT on a limit, else
+/* Searches text (len bytes, may hold invalid UTF-8) under the match, depth
+ * and time limits; -1 error (M2WO_ERROR_REGEX_LIMIT on a limit, else
  * M2WO_ERROR_INTERNAL), 0 no match, 1 match. With value non-NULL, sets it
  * to the rule value of SPEC 3.4 (group "value", else group 1, else the
  * whole match; an unset group is ""; trimmed, valid UTF-8; new string),

@@ -80,6 +80,38 @@ parse_check_header(const char *data, gsize len, GError **error)
 	return TRUE;
 }
 
+/*
+ * GMime builds the whole MIME tree before text.c walks it, at over a
+ * kilobyte a part: 25 MB of empty parts take it gigabytes and minutes, and
+ * nested boundaries cost time that grows faster than their number. The
+ * walk stops at M2WO_MAX_PARTS, which it reaches within 2 * M2WO_MAX_PARTS
+ * + 1 delimiter lines; GMime gets the message up to many more lines that
+ * start with "--" than that (room for such lines in the parts' text), and
+ * never the parts no walk would reach.
+ */
+#define PARSE_MAX_DASH_LINES (20 * M2WO_MAX_PARTS)
+
+/* How much of the message GMime parses: all of it, or up to the line
+ * after the body's (from offset body) PARSE_MAX_DASH_LINES lines that
+ * start with "--". */
+static gsize
+parse_mime_length(const char *data, gsize len, gsize body)
+{
+	guint dash_lines = 0;
+	gsize pos = body;
+
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		gsize next = nl ? (gsize) (nl - data) + 1 : len;
+
+		if (next - pos >= 2 && data[pos] == '-' && data[pos + 1] == '-' &&
+		    ++dash_lines > PARSE_MAX_DASH_LINES)
+			return pos;
+		pos = next;
+	}
+	return len;
+}
+
 /* GMime from memory; GMIME_FORMAT_MESSAGE skips the mbox line itself.
  * Unencoded 8-bit header text is read as UTF-8, else windows-1252. */
 static GMimeMessage *
@@ -273,12 +305,15 @@ msg_parse(GBytes *raw, GError **error)
 	const char *data = g_bytes_get_data(raw, &len);
 	GMimeMessage *mime;
 	m2wo_msg_t *msg;
+	gsize body;
 
 	if (data == NULL)
 		data = "";
 	if (!parse_check_header(data, len, error))
 		return NULL;
-	mime = parse_mime(data, len);
+	body = parse_skip_mbox_line(data, len);
+	body += parse_header_length(data, len, body, M2WO_MAX_HEADER_SIZE);
+	mime = parse_mime(data, parse_mime_length(data, len, body));
 	if (mime == NULL) {
 		g_set_error(error, M2WO_ERROR, M2WO_ERROR_BAD_INPUT,
 		            "message has no headers");

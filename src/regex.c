@@ -2,15 +2,45 @@
  * regex.c: compiles and runs the PCRE2 patterns of the configuration
  * (regex.*, subject_regex.* and the *Regex match rules) and turns a match
  * into a rule value (SPEC 3.4). A pattern must never hang m2wo: every search
- * runs under match and depth limits, and hitting one is an error, never
- * "no match".
+ * runs under match and depth limits and a processor-time budget, and
+ * hitting one is an error, never "no match".
  */
 #include <string.h>
+#include <time.h>
 
 #include "m2wo.h"
 
 /* Longest value shown in an --explain line, in characters. */
 #define REGEX_EXPLAIN_CHARS 80
+
+/*
+ * PCRE2 counts its match and depth limits afresh at every start position,
+ * so "\s*$" on a megabyte of blanks stays under them everywhere and still
+ * runs for hours. A callout that m2wo puts in front of every pattern runs
+ * at each start position and ends the search, as a limit, once it has
+ * used this much processor time in all. Processor time, not the clock: a
+ * busy machine must not turn a sound pattern into a limit. The clock is
+ * read at every 16th start only, as reading it costs a system call.
+ */
+#define REGEX_CALLOUT 255
+#define REGEX_CLOCK_EVERY 16
+
+typedef struct {
+	gint64 end_us;          /* processor time the search must end by */
+	guint starts;           /* start positions tried */
+	gboolean over;          /* it did not end by then */
+} regex_budget_t;
+
+/* Processor time of this thread, in microseconds. */
+static gint64
+regex_cpu_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
 
 /* One match context for the whole process: the limits never change. */
 static pcre2_match_context *
@@ -28,6 +58,87 @@ regex_match_context(void)
 	return context;
 }
 
+/* Other callouts, a pattern's own, just go on. */
+static int
+regex_callout(pcre2_callout_block *block, void *data)
+{
+	regex_budget_t *budget = data;
+
+	if (block->callout_number != REGEX_CALLOUT ||
+	    ++budget->starts % REGEX_CLOCK_EVERY != 0 ||
+	    regex_cpu_us() < budget->end_us)
+		return 0;
+	budget->over = TRUE;
+	return PCRE2_ERROR_MATCHLIMIT;
+}
+
+/* Length of the (*UTF), (*CRLF), (*LIMIT_MATCH=n)... items that open a
+ * pattern: PCRE2 accepts them only at its very start. */
+static gsize
+regex_start_items(const char *pattern)
+{
+	static const char *const items[] = {
+		"UTF)", "UCP)", "CR)", "LF)", "CRLF)", "ANYCRLF)", "ANY)",
+		"NUL)", "BSR_ANYCRLF)", "BSR_UNICODE)", "NOTEMPTY)",
+		"NOTEMPTY_ATSTART)", "NO_AUTO_POSSESS)", "NO_DOTSTAR_ANCHOR)",
+		"NO_JIT)", "NO_START_OPT)", "LIMIT_DEPTH=", "LIMIT_HEAP=",
+		"LIMIT_MATCH=", "LIMIT_RECURSION=",
+	};
+	gsize at = 0;
+
+	while (g_str_has_prefix(pattern + at, "(*")) {
+		const char *p = pattern + at + 2;
+		gsize i;
+
+		for (i = 0; i < G_N_ELEMENTS(items); i++)
+			if (g_str_has_prefix(p, items[i]))
+				break;
+		if (i == G_N_ELEMENTS(items))
+			break;
+		p += strlen(items[i]);
+		if (p[-1] == '=') {
+			while (g_ascii_isdigit(*p))
+				p++;
+			if (*p++ != ')')
+				break;
+		}
+		at = (gsize)(p - pattern);
+	}
+	return at;
+}
+
+/* The pattern with the budget callout in front of it, as one group, so
+ * that it means what it meant; NULL when it cannot be put so (the search
+ * then has the per-position limits only). A trailing "\E" ends an open
+ * \Q; the line break ends a (?x) comment that would swallow the ")". */
+static pcre2_code *
+regex_compile_budgeted(const char *pattern, uint32_t options,
+                       const pcre2_code *plain)
+{
+	static const char *const ends[] = { "\\E)", "\\E\r\n)" };
+	gsize start = regex_start_items(pattern);
+	uint32_t want = 0, got = 0;
+
+	pcre2_pattern_info(plain, PCRE2_INFO_CAPTURECOUNT, &want);
+	for (gsize i = 0; i < G_N_ELEMENTS(ends); i++) {
+		g_autofree char *text = g_strdup_printf(
+			"%.*s(?C%d)(?:%s%s", (int)start, pattern, REGEX_CALLOUT,
+			pattern + start, ends[i]);
+		int code;
+		PCRE2_SIZE offset;
+		pcre2_code *re = pcre2_compile((PCRE2_SPTR)text,
+		                               PCRE2_ZERO_TERMINATED, options,
+		                               &code, &offset, NULL);
+
+		if (re != NULL &&
+		    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &got) == 0 &&
+		    got == want)
+			return re;
+		pcre2_code_free(re);
+	}
+	return NULL;
+}
+
 pcre2_code *
 regex_compile(const char *pattern, gboolean caseless, GError **error)
 {
@@ -38,10 +149,12 @@ regex_compile(const char *pattern, gboolean caseless, GError **error)
 	                   PCRE2_NEVER_BACKSLASH_C;
 	int code;
 	PCRE2_SIZE offset;
-	pcre2_code *re;
+	pcre2_code *re, *budgeted;
 
 	if (caseless)
 		options |= PCRE2_CASELESS;
+	/* The pattern as written first: its errors and offsets are the
+	 * administrator's. */
 	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options,
 	                   &code, &offset, NULL);
 	if (re == NULL) {
@@ -50,8 +163,13 @@ regex_compile(const char *pattern, gboolean caseless, GError **error)
 		pcre2_get_error_message(code, text, sizeof text);
 		g_set_error(error, M2WO_ERROR, M2WO_ERROR_CONFIG,
 		            "%s at offset %zu", (const char *)text, (size_t)offset);
+		return NULL;
 	}
-	return re;
+	budgeted = regex_compile_budgeted(pattern, options, re);
+	if (budgeted == NULL)
+		return re;
+	pcre2_code_free(re);
+	return budgeted;
 }
 
 /* U+0085, U+000B, the zero-width space and the byte-order mark are not
@@ -134,13 +252,17 @@ regex_value(const pcre2_code *code, pcre2_match_data *md)
 
 /* Maps a negative pcre2_match() code other than "no match" to an error. */
 static void
-regex_set_match_error(int rc, GError **error)
+regex_set_match_error(int rc, gboolean over, GError **error)
 {
 	PCRE2_UCHAR text[256];
 
 	pcre2_get_error_message(rc, text, sizeof text);
-	if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-	    rc == PCRE2_ERROR_HEAPLIMIT)
+	if (over)
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_REGEX_LIMIT,
+		            "search over %d s of processor time",
+		            M2WO_REGEX_TIME_LIMIT);
+	else if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+	         rc == PCRE2_ERROR_HEAPLIMIT)
 		g_set_error(error, M2WO_ERROR, M2WO_ERROR_REGEX_LIMIT,
 		            "PCRE2 %s", (const char *)text);
 	else
@@ -153,6 +275,8 @@ regex_search(const pcre2_code *code, const char *text, gsize len,
              char **value, GError **error)
 {
 	pcre2_match_context *context = regex_match_context();
+	regex_budget_t budget = {
+		regex_cpu_us() + M2WO_REGEX_TIME_LIMIT * G_USEC_PER_SEC, 0, FALSE };
 	pcre2_match_data *md;
 	int rc;
 
@@ -164,8 +288,9 @@ regex_search(const pcre2_code *code, const char *text, gsize len,
 		            "out of memory for a PCRE2 match");
 		return -1;
 	}
-	/* The match limit counts per start position; the body text is capped
-	 * at M2WO_MAX_TEXT_SIZE, which bounds the whole search. */
+	/* The match limit counts per start position; the budget callout
+	 * bounds the whole search. */
+	pcre2_set_callout(context, regex_callout, &budget);
 	rc = pcre2_match(code, (PCRE2_SPTR)(text ? text : ""),
 	                 text ? len : 0, 0, 0, md, context);
 	if (rc >= 0 && value != NULL)
@@ -177,7 +302,7 @@ regex_search(const pcre2_code *code, const char *text, gsize len,
 		return 1;
 	if (rc == PCRE2_ERROR_NOMATCH)
 		return 0;
-	regex_set_match_error(rc, error);
+	regex_set_match_error(rc, budget.over, error);
 	return -1;
 }
 
