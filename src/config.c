@@ -708,8 +708,20 @@ static m2wo_regex_rule_t *regex_rule_new(load_t *ld, const char *group,
                                          const char *key, const char *prefix)
 {
 	m2wo_regex_rule_t *rule;
-	char *pattern = get_raw(ld, group, key);
+	const char *name = key + strlen(prefix);
+	char *pattern;
 
+	/* A rule named like a built-in parameter would replace it: with
+	 * message_key, WorkorderNo and so the duplicate check would change.
+	 * obj_code is the one built-in that a rule is meant to fill. */
+	if (strcmp(name, "obj_code") != 0 &&
+	    g_strv_contains(template_builtin_names(), name)) {
+		problem(ld, key_line(ld, group, key),
+		        "%s: {%s} is a built-in parameter; name the rule otherwise",
+		        key, name);
+		return NULL;
+	}
+	pattern = get_raw(ld, group, key);
 	if (pattern == NULL) {
 		problem(ld, key_line(ld, group, key), "%s: empty pattern", key);
 		return NULL;

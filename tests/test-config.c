@@ -81,6 +81,10 @@ typedef struct {
 } bad_case_t;
 
 static const bad_case_t bad_cases[] = {
+	{ "regex rule named like a built-in parameter",
+	  BASE "[config A]\nsender_type = Any\nregex.message_key = (\\d+)\n",
+	  FALSE, ":6: regex.message_key: {message_key} is a built-in parameter; "
+	  "name the rule otherwise" },
 	{ "unknown group",
 	  BASE "[config A]\nsender_type = Any\n[bogus]\nx = 1\n",
 	  FALSE, ":6: unknown group [bogus]" },
