@@ -122,9 +122,9 @@ static gboolean api_setup_handle(m2wo_api_t *api, const m2wo_config_t *config)
 	if (config->ca_file != NULL && *config->ca_file != '\0') {
 		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, config->ca_file) == CURLE_OK;
 		ok &= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) == CURLE_OK;
-	}
-	else if (api_system_ca_path())
+	} else if (api_system_ca_path()) {
 		ok &= curl_easy_setopt(c, CURLOPT_CAINFO, NULL) == CURLE_OK;
+	}
 	/* No signals: m2wo may run threads in GLib, and SIGALRM-based DNS
 	 * timeouts would interrupt them. */
 	ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
