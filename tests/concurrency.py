@@ -8,7 +8,6 @@
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -53,27 +52,7 @@ def mail(i, sender=JAN):
             % (sender, i, i, i, "Regel met wat tekst.\n" * 200)).encode()
 
 
-def spawn_all(argvs, inputs):
-    """Starts every process before feeding any: they run at once."""
-    procs = [subprocess.Popen([BIN] + a, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for a in argvs]
-    results = []
-    for p, data in zip(procs, inputs):
-        p.stdin.write(data)
-        p.stdin.close()
-    for p in procs:
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        results.append((p.returncode, p.stdout.read().decode("utf-8",
-                        "replace"), p.stderr.read().decode("utf-8",
-                                                             "replace")))
-        p.stdout.close()
-        p.stderr.close()
-    return results
+spawn_all = simlib.spawn_all
 
 
 def batch(conf, prefix, sender=JAN):

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -179,27 +178,7 @@ def want(cond, name, got, wanted):
     return tap.ok(cond, name, "got:  %s\nwant: %s" % (got, wanted))
 
 
-def spawn_all(argvs, inputs):
-    """Starts every m2wo first, then feeds them: they run at once."""
-    procs = [subprocess.Popen([BIN] + a, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for a in argvs]
-    for p, data in zip(procs, inputs):
-        p.stdin.write(data)
-        p.stdin.close()
-    results = []
-    for p in procs:
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        results.append((p.returncode, p.stdout.read().decode("utf-8",
-                        "replace"), p.stderr.read().decode("utf-8",
-                                                             "replace")))
-        p.stdout.close()
-        p.stderr.close()
-    return results
+spawn_all = simlib.spawn_all
 
 
 # ---------------------------------------------------------------- dedupe

@@ -16,7 +16,6 @@ import re
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -285,36 +284,8 @@ class Secrets:
                         outcome, quarantined)
 
 
-def edit_conf(path, key, value):
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    text, n = re.subn(r"(?m)^%s = .*$" % re.escape(key),
-                      lambda m: "%s = %s" % (key, value), text)
-    if n == 0:
-        text = text.replace("[m2wo]\n", "[m2wo]\n%s = %s\n" % (key, value), 1)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def other_certificate(folder):
-    cert = os.path.join(folder, "other-cert.pem")
-    key = os.path.join(folder, "other-key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec",
-         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    return cert
+edit_conf, closed_port = simlib.edit_conf, simlib.closed_port
+other_certificate = simlib.other_certificate
 
 
 TEMP = r"^4\.\d+\.\d+ "

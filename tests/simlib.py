@@ -8,8 +8,10 @@ import atexit
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -349,3 +351,64 @@ def run_m2wo(args, stdin_bytes, env=None, timeout=30):
         code = None
     return (code, out.decode("utf-8", "replace"),
             err.decode("utf-8", "replace"))
+
+
+def edit_conf(path, key, value):
+    """Replaces the line "key = ..." of a written configuration, or adds
+    it to [m2wo] when there is none."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text, n = re.subn(r"(?m)^%s = .*$" % re.escape(key),
+                      lambda m: "%s = %s" % (key, value), text)
+    if n == 0:
+        text = text.replace("[m2wo]\n", "[m2wo]\n%s = %s\n" % (key, value), 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def closed_port():
+    """A 127.0.0.1 port that nothing listens on (just closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def other_certificate(folder):
+    """A self-signed certificate for 127.0.0.1 that the simulator does not
+    use: trusting it alone must make the handshake fail."""
+    cert = os.path.join(folder, "other-cert.pem")
+    key = os.path.join(folder, "other-key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec",
+         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    return cert
+
+
+def spawn_all(argvs, inputs, timeout=60):
+    """Starts $M2WO_BIN once per argv before feeding any input, so that the
+    processes run at once; returns [(exit, stdout, stderr)] as text."""
+    procs = [subprocess.Popen([m2wo_bin()] + list(a), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for a in argvs]
+    for p, data in zip(procs, inputs):
+        p.stdin.write(data)
+        p.stdin.close()
+    results = []
+    for p in procs:
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        results.append((p.returncode, p.stdout.read().decode("utf-8",
+                        "replace"), p.stderr.read().decode("utf-8",
+                                                             "replace")))
+        p.stdout.close()
+        p.stderr.close()
+    return results
