@@ -78,7 +78,7 @@ fi
 FLOOR=$WORK/floor
 # shellcheck disable=SC2046
 cc -O2 -o "$FLOOR" "$HERE/floor.c" $(pkg-config --cflags --libs \
-	gmime-3.0 glib-2.0 libpcre2-8 libcurl json-c libxml-2.0)
+	gmime-3.0 glib-2.0 libpcre2-8 libcurl json-c)
 
 # ---------------------------------------------------------------- servers
 wait_for() {

@@ -243,16 +243,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_msg_t, msg_free)
 /* -------------------------------------------------------------------- text */
 
 /* The body text of SPEC 3.4: first text/plain part, else first text/html
- * converted. Returns a new UTF-8 string, never NULL. */
-char *text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated);
+ * converted. Returns a new UTF-8 string; NULL with error only when the
+ * HTML converter cannot be loaded (a broken installation: tempfail). */
+char *text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated,
+                GError **error);
 /* Decodes bytes in a declared charset (NULL: unknown) to valid UTF-8 with
  * the fallbacks of SPEC 3.4. New string. */
 char *text_bytes_to_utf8(const char *data, gsize len, const char *charset);
 /* Decodes a part's content to valid UTF-8 whatever its charset. New string. */
 char *text_part_to_utf8(GMimePart *part);
 /* Makes text readable from HTML: blocks become line breaks, entities
- * decoded, scripts and styles dropped. New string. */
-char *text_from_html(const char *html, gsize len);
+ * decoded, scripts and styles dropped. New string; NULL with error when
+ * libxml2 cannot be loaded. */
+char *text_from_html(const char *html, gsize len, GError **error);
+/* Loads libxml2 (soname) on first use; TRUE once it is loaded. */
+gboolean html_library_open(const char *soname, GError **error);
 /* Collects attachments (parts with a file name or disposition attachment,
  * outside the body text) up to max_total decoded bytes; returns how many
  * were skipped for the cap. Appends new m2wo_attachment_t * to out (give

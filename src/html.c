@@ -4,7 +4,15 @@
  * items get "- ", scripts and styles dropped). It must never print parser
  * errors, never fetch anything (no network, no DTD) and never recurse
  * without bound: the tree is walked iteratively.
+ *
+ * libxml2 is loaded with dlopen(3) on the first HTML-only body, not linked:
+ * with ICU and libstdc++ behind it, it is six of the libraries the loader
+ * would map and relocate before every run, and most mail has a text/plain
+ * part and never needs it.
  */
+#include "config.h"
+
+#include <dlfcn.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
@@ -84,12 +92,57 @@ html_silent_structured(void *ctx, xmlErrorPtr error)
 {
 }
 
-static gpointer
-html_quiet_libxml(gpointer data)
+/* The libxml2 functions m2wo calls, once loaded. */
+static struct {
+	__typeof__(htmlReadMemory) *read_memory;
+	__typeof__(xmlDocGetRootElement) *root_element;
+	__typeof__(xmlFreeDoc) *free_doc;
+} html_xml;
+
+/* Looks up one symbol; FALSE with error when it is missing. */
+static gboolean
+html_symbol(void *lib, const char *soname, const char *name, void **fn,
+            GError **error)
 {
-	xmlSetGenericErrorFunc(NULL, html_silent);
-	xmlSetStructuredErrorFunc(NULL, html_silent_structured);
-	return NULL;
+	*fn = dlsym(lib, name);
+	if (*fn != NULL)
+		return TRUE;
+	g_set_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL,
+	            "%s has no %s", soname, name);
+	return FALSE;
+}
+
+gboolean
+html_library_open(const char *soname, GError **error)
+{
+	void *lib;
+	void *fn[5];
+
+	if (html_xml.read_memory != NULL)
+		return TRUE;
+	lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		g_set_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL,
+		            "cannot load %s for an HTML body: %s", soname,
+		            dlerror());
+		return FALSE;
+	}
+	if (!html_symbol(lib, soname, "htmlReadMemory", &fn[0], error) ||
+	    !html_symbol(lib, soname, "xmlDocGetRootElement", &fn[1], error) ||
+	    !html_symbol(lib, soname, "xmlFreeDoc", &fn[2], error) ||
+	    !html_symbol(lib, soname, "xmlSetGenericErrorFunc", &fn[3], error) ||
+	    !html_symbol(lib, soname, "xmlSetStructuredErrorFunc", &fn[4],
+	                 error)) {
+		dlclose(lib);
+		return FALSE;
+	}
+	((__typeof__(xmlSetGenericErrorFunc) *) fn[3])(NULL, html_silent);
+	((__typeof__(xmlSetStructuredErrorFunc) *) fn[4])(
+	    NULL, html_silent_structured);
+	html_xml.root_element = fn[1];
+	html_xml.free_doc = fn[2];
+	html_xml.read_memory = fn[0];
+	return TRUE;
 }
 
 static void
@@ -263,24 +316,25 @@ html_walk(html_text_t *t, xmlNode *root)
 }
 
 char *
-text_from_html(const char *html, gsize len)
+text_from_html(const char *html, gsize len, GError **error)
 {
-	static GOnce quiet = G_ONCE_INIT;
-	html_text_t t = { .out = g_string_new(NULL) };
+	html_text_t t;
 	htmlDocPtr doc;
 
-	g_once(&quiet, html_quiet_libxml, NULL);
+	if (!html_library_open(M2WO_LIBXML2_SONAME, error))
+		return NULL;
+	t = (html_text_t) { .out = g_string_new(NULL) };
 	if (html == NULL || len == 0)
 		return g_string_free(t.out, FALSE);
 	/* The text was made UTF-8 before; a <meta charset> must not undo it. */
-	doc = htmlReadMemory(html, (int) MIN(len, (gsize) G_MAXINT), NULL,
-	                     "UTF-8", HTML_PARSE_FLAGS);
+	doc = html_xml.read_memory(html, (int) MIN(len, (gsize) G_MAXINT), NULL,
+	                           "UTF-8", HTML_PARSE_FLAGS);
 	if (doc != NULL) {
-		xmlNode *root = xmlDocGetRootElement(doc);
+		xmlNode *root = html_xml.root_element(doc);
 
 		if (root != NULL)
 			html_walk(&t, root);
-		xmlFreeDoc(doc);
+		html_xml.free_doc(doc);
 	}
 	while (t.out->len > 0 && g_ascii_isspace(t.out->str[t.out->len - 1]))
 		g_string_truncate(t.out, t.out->len - 1);

@@ -323,7 +323,12 @@ msg_parse(GBytes *raw, GError **error)
 	msg->raw = g_bytes_ref(raw);
 	msg->mime = mime;
 	parse_headers(msg);
-	msg->body = text_body(mime, &msg->body_from_html, &msg->body_truncated);
+	msg->body = text_body(mime, &msg->body_from_html, &msg->body_truncated,
+	                      error);
+	if (msg->body == NULL) {
+		msg_free(msg);
+		return NULL;
+	}
 	parse_message_key(msg);
 	return msg;
 }

@@ -410,7 +410,8 @@ text_cap(char *text, gsize max, gboolean *truncated)
 }
 
 char *
-text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated)
+text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated,
+          GError **error)
 {
 	char *text = NULL;
 	GMimePart *part = text_choose(message, &text);
@@ -420,7 +421,9 @@ text_body(GMimeMessage *message, gboolean *from_html, gboolean *truncated)
 	if (part != NULL && text == NULL) {
 		g_autofree char *html = text_part_to_utf8(part);
 
-		text = text_from_html(html, strlen(html));
+		text = text_from_html(html, strlen(html), error);
+		if (text == NULL)
+			return NULL;
 		*from_html = TRUE;
 	}
 	if (text == NULL)

@@ -255,8 +255,10 @@ static void
 test_html_case(gconstpointer data)
 {
 	const html_case_t *c = data;
-	g_autofree char *got = text_from_html(c->html, strlen(c->html));
+	g_autoptr(GError) error = NULL;
+	g_autofree char *got = text_from_html(c->html, strlen(c->html), &error);
 
+	g_assert_no_error(error);
 	g_assert_cmpstr(got, ==, c->want);
 }
 
@@ -269,8 +271,42 @@ test_html_deep(void)
 	for (int i = 0; i < 5000; i++)
 		g_string_append(html, "<div><span>");
 	g_string_append(html, "deep");
-	got = text_from_html(html->str, html->len);
+	got = text_from_html(html->str, html->len, NULL);
+	g_assert_nonnull(got);
 	g_assert_true(g_utf8_validate(got, -1, NULL));
+}
+
+/* Whether this process has a file whose name contains part mapped. */
+static gboolean
+maps_contain(const char *part)
+{
+	g_autofree char *maps = NULL;
+
+	g_assert_true(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
+	return strstr(maps, part) != NULL;
+}
+
+/* libxml2 is not linked: a fresh process maps it only for an HTML body,
+ * and a library that cannot be loaded is an error, not an empty text. */
+static void
+test_html_loaded_on_demand(void)
+{
+	if (g_test_subprocess()) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *got = NULL;
+
+		g_assert_false(maps_contain("libxml2"));
+		g_assert_false(html_library_open("libm2wo-absent.so.0", &error));
+		g_assert_error(error, M2WO_ERROR, M2WO_ERROR_INTERNAL);
+		g_assert_nonnull(strstr(error->message, "libm2wo-absent.so.0"));
+		g_assert_false(maps_contain("libxml2"));
+		got = text_from_html("<p>ok</p>", 9, NULL);
+		g_assert_cmpstr(got, ==, "ok");
+		g_assert_true(maps_contain("libxml2"));
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_assert_passed();
 }
 
 /* ------------------------------------------------------------ headers */
@@ -832,6 +868,8 @@ main(int argc, char **argv)
 	ADD_TABLE("/text/body/", body_cases, test_body_case);
 	ADD_TABLE("/text/html/", html_cases, test_html_case);
 	g_test_add_func("/text/html/deep", test_html_deep);
+	g_test_add_func("/text/html/loaded-on-demand",
+	                test_html_loaded_on_demand);
 	ADD_TABLE("/parse/header/", header_cases, test_header_case);
 	g_test_add_func("/parse/header/invalid-encoded-word",
 	                test_header_invalid_encoded_word);

@@ -49,6 +49,7 @@ build() {
 	printf '#define PACKAGE_VERSION "fuzz"\n#define SYSCONFDIR "/etc"\n' \
 		>"$out/config.h"
 	printf '#define LOCALSTATEDIR "/var"\n' >>"$out/config.h"
+	printf '#define M2WO_LIBXML2_SONAME "libxml2.so.2"\n' >>"$out/config.h"
 	local objs="" s
 	for s in $lib_sources; do
 		if [ ! "$out/obj/$s.o" -nt "$top/src/$s.c" ] ||
