@@ -304,7 +304,8 @@ const char *policy_to_string(m2wo_policy_t policy);
 
 struct m2wo_matcher {
 	const char *name;        /* sender_type value */
-	/* -1 error, 0 no, 1 yes; appends a readable reason to why. */
+	/* -1 error, 0 no, 1 yes; appends a readable reason to why unless
+	 * why is NULL (no --explain). */
 	int (*match)(m2wo_mailconf_t *conf, const m2wo_run_t *run, GString *why,
 	             GError **error);
 	const char *describe;    /* "the From address equals a value" */

@@ -24,25 +24,53 @@
 
 /* ------------------------------------------------------------ the text scan */
 
+/* The known keys of a [config NAME] or [defaults] group, in the order of
+ * mailconf_keys. */
+enum {
+	MK_DESCRIPTION, MK_ACTIVE, MK_SENDER_TYPE, MK_SENDER_VALUE,
+	MK_CUSTOMER_RULES, MK_FORCED_DEBTOR_NUMBER, MK_CREATE_RELATION,
+	MK_PARSE_ATTACHMENTS, MK_ATTACH_ORIGINAL, MK_COUNT
+};
+
+/* A group with more keys than this gets a table to find them by name;
+ * smaller ones, nearly all, are searched in a row. */
+#define SCAN_INDEX_FROM 32
+
 /* Where a key sits in the file. A key written twice counts where GKeyFile
  * takes its value from: the last time. */
 typedef struct {
-	char *key;
+	const char *key;         /* in the scanned copy of the text */
 	int line;
+	/* What the key is, sorted once by classify_keys. */
+	int known;               /* index in the group's key list, or -1 */
+	const char *prefix;      /* "regex." and so, else NULL */
+	const char *suffix;      /* the part after prefix */
+	gboolean name_ok;        /* suffix is a valid parameter name */
+	gboolean field_known;    /* forced.FIELD: a field m2wo may set */
 } scan_key_t;
 
 /* One group as GKeyFile sees it: repeated headers merge into one. */
 typedef struct {
-	char *name;
+	const char *name;        /* in the scanned copy of the text */
 	int line;                /* first header */
-	GPtrArray *keys;         /* scan_key_t *, first-seen order */
-	GHashTable *index;       /* key -> scan_key_t * */
+	GArray *keys;            /* scan_key_t, first-seen order */
+	GHashTable *index;       /* key -> position + 1, for large groups */
+	gboolean classified;
+	const scan_key_t *slot[MK_COUNT]; /* known keys of a mail config group */
 } scan_group_t;
 
 typedef struct {
 	int line;                /* 0 when the problem has none */
 	char *text;              /* "FILE:LINE: problem" */
 } problem_t;
+
+/* What loading one configuration leaves for the template checks. */
+typedef struct {
+	m2wo_mailconf_t *conf;
+	const scan_group_t *group;
+	guint own_forced;        /* conf->forced[0 .. own_forced) are its own */
+	const char **rule_names; /* its regex rule names, NULL-terminated */
+} conf_load_t;
 
 /* Everything one config_load needs. */
 typedef struct {
@@ -51,25 +79,29 @@ typedef struct {
 	GPtrArray *found;        /* problem_t *, handed over in line order */
 	gboolean compile_all;
 	GKeyFile *kf;
+	char *scanned;           /* the text, cut into names by the scan */
 	GPtrArray *groups;       /* scan_group_t *, file order */
 	GHashTable *group_index; /* name -> scan_group_t * */
+	scan_group_t *main;      /* [m2wo], or NULL */
+	scan_group_t *defaults;  /* [defaults], or NULL */
 	m2wo_config_t *config;
-	GPtrArray *conf_groups;  /* group name of each mailconf, same index */
+	GPtrArray *confs;        /* conf_load_t *, one per mailconf, same order */
 	GHashTable *conf_names;  /* NAME of each mailconf (its conf->name) */
+	GHashTable *fields;      /* forced.FIELD name -> workorder_field_known */
 } load_t;
-
-static void scan_key_free(scan_key_t *key)
-{
-	g_free(key->key);
-	g_free(key);
-}
 
 static void scan_group_free(scan_group_t *group)
 {
-	g_free(group->name);
-	g_ptr_array_unref(group->keys);
-	g_hash_table_unref(group->index);
+	g_array_unref(group->keys);
+	if (group->index != NULL)
+		g_hash_table_unref(group->index);
 	g_free(group);
+}
+
+static void conf_load_free(conf_load_t *cl)
+{
+	g_free(cl->rule_names);
+	g_free(cl);
 }
 
 static void problem(load_t *ld, int line, const char *fmt, ...)
@@ -147,35 +179,63 @@ static void problems_hand_over(load_t *ld, GPtrArray *problems)
 	}
 }
 
-static scan_group_t *scan_group_get(load_t *ld, const char *name, int line)
+static scan_group_t *scan_group_new(load_t *ld, const char *name, int line)
 {
-	scan_group_t *group = g_hash_table_lookup(ld->group_index, name);
+	scan_group_t *group = g_new0(scan_group_t, 1);
 
-	if (group != NULL)
-		return group;
-	group = g_new0(scan_group_t, 1);
-	group->name = g_strdup(name);
+	group->name = name;
 	group->line = line;
-	group->keys = g_ptr_array_new_with_free_func((GDestroyNotify)scan_key_free);
-	group->index = g_hash_table_new(g_str_hash, g_str_equal);
+	group->keys = g_array_sized_new(FALSE, FALSE, sizeof(scan_key_t), 16);
 	g_ptr_array_add(ld->groups, group);
-	g_hash_table_insert(ld->group_index, group->name, group);
+	g_hash_table_insert(ld->group_index, (char *)name, group);
 	return group;
+}
+
+/* The key named name in group, or NULL; group may be NULL. */
+static scan_key_t *scan_key_find(const scan_group_t *group, const char *name)
+{
+	guint at;
+
+	if (group == NULL)
+		return NULL;
+	if (group->index != NULL) {
+		at = GPOINTER_TO_UINT(g_hash_table_lookup(group->index, name));
+		return at > 0 ? &g_array_index(group->keys, scan_key_t, at - 1)
+		              : NULL;
+	}
+	for (at = 0; at < group->keys->len; at++) {
+		scan_key_t *k = &g_array_index(group->keys, scan_key_t, at);
+
+		if (strcmp(k->key, name) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+static void scan_index_add(scan_group_t *group, guint at)
+{
+	g_hash_table_insert(group->index,
+	                    (char *)g_array_index(group->keys, scan_key_t, at).key,
+	                    GUINT_TO_POINTER(at + 1));
 }
 
 static void scan_key_add(scan_group_t *group, const char *name, int line)
 {
-	scan_key_t *key = g_hash_table_lookup(group->index, name);
+	scan_key_t *key = scan_key_find(group, name);
+	scan_key_t fresh = { .key = name, .line = line };
 
 	if (key != NULL) {
 		key->line = line;
 		return;
 	}
-	key = g_new0(scan_key_t, 1);
-	key->key = g_strdup(name);
-	key->line = line;
-	g_ptr_array_add(group->keys, key);
-	g_hash_table_insert(group->index, key->key, key);
+	g_array_append_val(group->keys, fresh);
+	if (group->index != NULL) {
+		scan_index_add(group, group->keys->len - 1);
+	} else if (group->keys->len > SCAN_INDEX_FROM) {
+		group->index = g_hash_table_new(g_str_hash, g_str_equal);
+		for (guint i = 0; i < group->keys->len; i++)
+			scan_index_add(group, i);
+	}
 }
 
 /* GKeyFile's rule: "[", a name up to the first "]", then only blanks. */
@@ -222,52 +282,59 @@ static gboolean key_name_valid(const char *name)
 	return FALSE;
 }
 
+static gboolean is_config_group(const char *group)
+{
+	return strcmp(group, CONFIG_PREFIX) == 0
+	       || g_str_has_prefix(group, CONFIG_PREFIX " ");
+}
+
 /* The NAME of a "[config NAME]" group, or NULL for other groups. */
 static char *config_group_name(const char *group)
 {
-	if (strcmp(group, CONFIG_PREFIX) != 0
-	    && !g_str_has_prefix(group, CONFIG_PREFIX " "))
+	if (!is_config_group(group))
 		return NULL;
 	return g_strstrip(g_strdup(group + strlen(CONFIG_PREFIX)));
 }
 
-static gboolean scan_group_line(load_t *ld, const char *line, int lineno,
+/* Names are cut out of the line in place: the scan works on its own copy
+ * of the text, and a copy of every name cost more than the rest. */
+static gboolean scan_group_line(load_t *ld, char *line, int lineno,
                                 scan_group_t **group)
 {
-	g_autofree char *name = g_strndup(line + 1, strchr(line, ']') - line - 1);
-	gboolean seen = g_hash_table_contains(ld->group_index, name);
-	g_autofree char *conf_name = NULL;
+	char *name = line + 1;
+	scan_group_t *seen;
 
+	*strchr(name, ']') = '\0';
 	if (!group_name_valid(name)) {
 		problem(ld, lineno, "invalid group name [%s]", name);
 		return FALSE;
 	}
-	*group = scan_group_get(ld, name, lineno);
+	seen = g_hash_table_lookup(ld->group_index, name);
+	*group = seen != NULL ? seen : scan_group_new(ld, name, lineno);
 	/* GKeyFile would merge the two silently into one configuration. */
-	if (seen && (conf_name = config_group_name(name)) != NULL)
+	if (seen != NULL && is_config_group(name))
 		problem(ld, lineno, "duplicate group [%s] (first at line %d)",
-		        name, (*group)->line);
+		        name, seen->line);
 	return TRUE;
 }
 
-static gboolean scan_key_line(load_t *ld, const char *line, int lineno,
+static gboolean scan_key_line(load_t *ld, char *line, int lineno,
                               scan_group_t *group)
 {
-	const char *end = strchr(line, '=');
-	g_autofree char *key = NULL;
+	char *end = strchr(line, '=');
 
 	while (end > line && g_ascii_isspace(end[-1]))
 		end--;
-	key = g_strndup(line, end - line);
+	*end = '\0';
 	if (group == NULL) {
-		problem(ld, lineno, "key %s outside of any group", key);
+		problem(ld, lineno, "key %s outside of any group", line);
 		return FALSE;
 	}
-	if (!key_name_valid(key)) {
-		problem(ld, lineno, "invalid key name %s", key);
+	if (!key_name_valid(line)) {
+		problem(ld, lineno, "invalid key name %s", line);
 		return FALSE;
 	}
-	scan_key_add(group, key, lineno);
+	scan_key_add(group, line, lineno);
 	return TRUE;
 }
 
@@ -293,63 +360,69 @@ static gboolean scan_line(load_t *ld, char *line, int lineno,
 
 static gboolean scan_text(load_t *ld, const char *text)
 {
-	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 	scan_group_t *group = NULL;
 	gboolean ok = TRUE;
+	char *line;
 
-	for (int i = 0; lines[i] != NULL; i++)
-		if (!scan_line(ld, lines[i], i + 1, &group))
+	ld->scanned = g_strdup(text);
+	line = ld->scanned;
+	for (int lineno = 1; line != NULL; lineno++) {
+		char *end = strchr(line, '\n');
+
+		if (end != NULL)
+			*end = '\0';
+		if (!scan_line(ld, line, lineno, &group))
 			ok = FALSE;
+		line = end != NULL ? end + 1 : NULL;
+	}
+	ld->main = g_hash_table_lookup(ld->group_index, GROUP_MAIN);
+	ld->defaults = g_hash_table_lookup(ld->group_index, GROUP_DEFAULTS);
 	return ok;
 }
 
-static int key_line(load_t *ld, const char *group, const char *key)
+/* A key of [m2wo], or NULL. */
+static const scan_key_t *main_key(load_t *ld, const char *key)
 {
-	scan_group_t *g = g_hash_table_lookup(ld->group_index, group);
-	scan_key_t *k = g != NULL ? g_hash_table_lookup(g->index, key) : NULL;
+	return scan_key_find(ld->main, key);
+}
+
+static int main_line(load_t *ld, const char *key)
+{
+	const scan_key_t *k = main_key(ld, key);
 
 	return k != NULL ? k->line : 0;
 }
 
-static int group_line(load_t *ld, const char *group)
-{
-	scan_group_t *g = g_hash_table_lookup(ld->group_index, group);
-
-	return g != NULL ? g->line : 0;
-}
-
-static gboolean has_key(load_t *ld, const char *group, const char *key)
-{
-	return key_line(ld, group, key) > 0;
-}
-
 /* ---------------------------------------------------------- reading values */
 
+/* The getters take the key as the scan found it, NULL when absent: the
+ * loaders know which keys a group has and look nothing up by name. */
+
 /* GKeyFile says "cannot be interpreted" for a bad escape; say what is. */
-static void value_problem(load_t *ld, const char *group, const char *key,
+static void value_problem(load_t *ld, const scan_key_t *k,
                           const GError *error)
 {
 	if (g_error_matches(error, G_KEY_FILE_ERROR,
 	                    G_KEY_FILE_ERROR_INVALID_VALUE))
-		problem(ld, key_line(ld, group, key), "%s: invalid escape "
-		        "sequence (write \\\\ for a backslash)", key);
+		problem(ld, k->line, "%s: invalid escape "
+		        "sequence (write \\\\ for a backslash)", k->key);
 	else
-		problem(ld, key_line(ld, group, key), "%s: %s", key,
-		        error->message);
+		problem(ld, k->line, "%s: %s", k->key, error->message);
 }
 
 /* A string value with GKeyFile's escapes ("\n", "\\", "\s"), trimmed; NULL
  * when absent or empty, or on a problem. */
-static char *get_string(load_t *ld, const char *group, const char *key)
+static char *get_string(load_t *ld, const scan_group_t *group,
+                        const scan_key_t *k)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *value = NULL;
 
-	if (!has_key(ld, group, key))
+	if (k == NULL)
 		return NULL;
-	value = g_key_file_get_string(ld->kf, group, key, &error);
+	value = g_key_file_get_string(ld->kf, group->name, k->key, &error);
 	if (error != NULL) {
-		value_problem(ld, group, key, error);
+		value_problem(ld, k, error);
 		return NULL;
 	}
 	g_strstrip(value);
@@ -357,28 +430,31 @@ static char *get_string(load_t *ld, const char *group, const char *key)
 }
 
 /* A value as written, backslashes untouched (regex patterns), trimmed. */
-static char *get_raw(load_t *ld, const char *group, const char *key)
+static char *get_raw(load_t *ld, const scan_group_t *group,
+                     const scan_key_t *k)
 {
 	g_autofree char *value = NULL;
 
-	if (!has_key(ld, group, key))
+	if (k == NULL)
 		return NULL;
-	value = g_key_file_get_value(ld->kf, group, key, NULL);
+	value = g_key_file_get_value(ld->kf, group->name, k->key, NULL);
 	if (value == NULL || *g_strstrip(value) == '\0')
 		return NULL;
 	return g_steal_pointer(&value);
 }
 
 /* A ";" list ("\;" for a literal ";"), items trimmed, empty items dropped. */
-static char **get_list(load_t *ld, const char *group, const char *key)
+static char **get_list(load_t *ld, const scan_group_t *group,
+                       const scan_key_t *k)
 {
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) items = NULL;
 	GPtrArray *out;
 
-	items = g_key_file_get_string_list(ld->kf, group, key, NULL, &error);
+	items = g_key_file_get_string_list(ld->kf, group->name, k->key, NULL,
+	                                   &error);
 	if (error != NULL) {
-		value_problem(ld, group, key, error);
+		value_problem(ld, k, error);
 		return NULL;
 	}
 	if (items == NULL)
@@ -392,47 +468,48 @@ static char **get_list(load_t *ld, const char *group, const char *key)
 }
 
 /* Leaves *out alone when the key is absent or has a problem. */
-static void get_bool(load_t *ld, const char *group, const char *key,
-                     gboolean *out)
+static void get_bool(load_t *ld, const scan_group_t *group,
+                     const scan_key_t *k, gboolean *out)
 {
 	g_autoptr(GError) error = NULL;
 	gboolean value;
 
-	if (!has_key(ld, group, key))
+	if (k == NULL)
 		return;
-	value = g_key_file_get_boolean(ld->kf, group, key, &error);
+	value = g_key_file_get_boolean(ld->kf, group->name, k->key, &error);
 	if (error != NULL) {
-		g_autofree char *raw = get_raw(ld, group, key);
+		g_autofree char *raw = get_raw(ld, group, k);
 
-		problem(ld, key_line(ld, group, key),
-		        "%s: not a boolean (true or false): %s", key,
-		        raw != NULL ? raw : "");
+		problem(ld, k->line, "%s: not a boolean (true or false): %s",
+		        k->key, raw != NULL ? raw : "");
 		return;
 	}
 	*out = value;
 }
 
-static void get_number(load_t *ld, const char *group, const char *key,
-                       guint64 min, guint64 max, guint64 *out)
+static void get_number(load_t *ld, const char *key, guint64 min, guint64 max,
+                       guint64 *out)
 {
-	g_autofree char *raw = get_raw(ld, group, key);
+	const scan_key_t *k = main_key(ld, key);
+	g_autofree char *raw = get_raw(ld, ld->main, k);
 
-	if (!has_key(ld, group, key))
+	if (k == NULL)
 		return;
 	if (raw == NULL
 	    || !g_ascii_string_to_unsigned(raw, 10, min, max, out, NULL)) {
-		problem(ld, key_line(ld, group, key),
+		problem(ld, k->line,
 		        "%s: not a whole number from %" G_GUINT64_FORMAT
 		        " to %" G_GUINT64_FORMAT ": %s", key, min, max,
 		        raw != NULL ? raw : "");
 	}
 }
 
-/* A path; relative ones are taken from the configuration file's folder, so
- * that the same file works from a shell and from Postfix's queue folder. */
-static char *get_path(load_t *ld, const char *group, const char *key)
+/* A path of [m2wo]; relative ones are taken from the configuration file's
+ * folder, so that the same file works from a shell and from Postfix's
+ * queue folder. */
+static char *get_path(load_t *ld, const char *key)
 {
-	g_autofree char *value = get_string(ld, group, key);
+	g_autofree char *value = get_string(ld, ld->main, main_key(ld, key));
 
 	if (value == NULL)
 		return NULL;
@@ -494,11 +571,13 @@ static const choice_t facilities[] = {
 static void get_choice(load_t *ld, const char *key, const choice_t *choices,
                        int *out)
 {
-	g_autofree char *value = get_string(ld, GROUP_MAIN, key);
-	g_autoptr(GString) names = g_string_new(NULL);
+	const scan_key_t *k = main_key(ld, key);
+	g_autofree char *value = get_string(ld, ld->main, k);
+	g_autoptr(GString) names = NULL;
 
 	if (value == NULL)
 		return;
+	names = g_string_new(NULL);
 	for (const choice_t *c = choices; c->name != NULL; c++) {
 		if (strcmp(c->name, value) == 0) {
 			*out = c->value;
@@ -507,7 +586,7 @@ static void get_choice(load_t *ld, const char *key, const choice_t *choices,
 		g_string_append_printf(names, "%s%s", names->len ? ", " : "",
 		                       c->name);
 	}
-	problem(ld, key_line(ld, GROUP_MAIN, key), "%s: %s is not one of %s",
+	problem(ld, k->line, "%s: %s is not one of %s",
 	        key, value, names->str);
 }
 
@@ -521,7 +600,7 @@ static const char *const main_keys[] = {
 
 static void check_api_url(load_t *ld, const char *url)
 {
-	int line = key_line(ld, GROUP_MAIN, "api_url");
+	int line = main_line(ld, "api_url");
 
 	/* The tokens travel in the query string: never over plain HTTP. */
 	if (g_ascii_strncasecmp(url, "https://", 8) != 0 || url[8] == '\0'
@@ -536,20 +615,19 @@ static void load_main_paths(load_t *ld, m2wo_config_t *c)
 {
 	char *value;
 
-	c->token_file = get_path(ld, GROUP_MAIN, "token_file");
-	c->software_token_file = get_path(ld, GROUP_MAIN, "software_token_file");
-	c->bearer_token_file = get_path(ld, GROUP_MAIN, "bearer_token_file");
-	c->ca_file = get_path(ld, GROUP_MAIN, "ca_file");
-	c->quarantine_dir = get_path(ld, GROUP_MAIN, "quarantine_dir");
-	c->audit_file = get_path(ld, GROUP_MAIN, "audit_file");
-	if ((value = get_path(ld, GROUP_MAIN, "state_dir")) != NULL) {
+	c->token_file = get_path(ld, "token_file");
+	c->software_token_file = get_path(ld, "software_token_file");
+	c->bearer_token_file = get_path(ld, "bearer_token_file");
+	c->ca_file = get_path(ld, "ca_file");
+	c->quarantine_dir = get_path(ld, "quarantine_dir");
+	c->audit_file = get_path(ld, "audit_file");
+	if ((value = get_path(ld, "state_dir")) != NULL) {
 		g_free(c->state_dir);
 		c->state_dir = value;
 	}
-	c->token_file_line = key_line(ld, GROUP_MAIN, "token_file");
-	c->software_token_file_line =
-		key_line(ld, GROUP_MAIN, "software_token_file");
-	c->bearer_token_file_line = key_line(ld, GROUP_MAIN, "bearer_token_file");
+	c->token_file_line = main_line(ld, "token_file");
+	c->software_token_file_line = main_line(ld, "software_token_file");
+	c->bearer_token_file_line = main_line(ld, "bearer_token_file");
 }
 
 static void load_main_numbers(load_t *ld, m2wo_config_t *c)
@@ -557,16 +635,16 @@ static void load_main_numbers(load_t *ld, m2wo_config_t *c)
 	guint64 n;
 
 	n = c->request_timeout;
-	get_number(ld, GROUP_MAIN, "request_timeout", 1, 3600, &n);
+	get_number(ld, "request_timeout", 1, 3600, &n);
 	c->request_timeout = (int)n;
 	n = c->deadline;
-	get_number(ld, GROUP_MAIN, "deadline", 1, 86400, &n);
+	get_number(ld, "deadline", 1, 86400, &n);
 	c->deadline = (int)n;
 	n = c->max_message_size;
-	get_number(ld, GROUP_MAIN, "max_message_size", 1, 1024 * 1024 * 1024, &n);
+	get_number(ld, "max_message_size", 1, 1024 * 1024 * 1024, &n);
 	c->max_message_size = (gsize)n;
 	n = c->daily_limit;
-	get_number(ld, GROUP_MAIN, "daily_limit", 0, 10000000, &n);
+	get_number(ld, "daily_limit", 0, 10000000, &n);
 	c->daily_limit = (guint)n;
 }
 
@@ -593,7 +671,7 @@ static void require_quarantine_dir(load_t *ld, const char *key,
                                    m2wo_policy_t policy)
 {
 	if (policy == M2WO_POLICY_QUARANTINE && ld->config->quarantine_dir == NULL)
-		problem(ld, key_line(ld, GROUP_MAIN, key),
+		problem(ld, main_line(ld, key),
 		        "%s = quarantine needs quarantine_dir", key);
 }
 
@@ -601,10 +679,11 @@ static void require_main_key(load_t *ld, const char *key, const char *value)
 {
 	if (value != NULL)
 		return;
-	if (has_key(ld, GROUP_MAIN, key))
-		problem(ld, key_line(ld, GROUP_MAIN, key), "%s: empty", key);
+	if (main_key(ld, key) != NULL)
+		problem(ld, main_line(ld, key), "%s: empty", key);
 	else
-		problem(ld, group_line(ld, GROUP_MAIN), "[m2wo]: %s missing", key);
+		problem(ld, ld->main != NULL ? ld->main->line : 0,
+		        "[m2wo]: %s missing", key);
 }
 
 static void load_main(load_t *ld)
@@ -612,12 +691,13 @@ static void load_main(load_t *ld)
 	m2wo_config_t *c = ld->config;
 	char *value;
 
-	if ((value = get_string(ld, GROUP_MAIN, "api_url")) != NULL) {
+	if ((value = get_string(ld, ld->main, main_key(ld, "api_url"))) != NULL) {
 		g_free(c->api_url);
 		c->api_url = value;
 	}
 	check_api_url(ld, c->api_url);
-	if ((value = get_string(ld, GROUP_MAIN, "workorder_no")) != NULL) {
+	if ((value = get_string(ld, ld->main, main_key(ld, "workorder_no")))
+	    != NULL) {
 		g_free(c->workorder_no);
 		c->workorder_no = value;
 	}
@@ -634,26 +714,39 @@ static void load_main(load_t *ld)
 /* ------------------------------------------------- mail configurations */
 
 static const char *const mailconf_keys[] = {
-	"description", "active", "sender_type", "sender_value", "customer_rules",
-	"forced_debtor_number", "create_relation", "parse_attachments",
-	"attach_original", NULL,
+	[MK_DESCRIPTION] = "description",
+	[MK_ACTIVE] = "active",
+	[MK_SENDER_TYPE] = "sender_type",
+	[MK_SENDER_VALUE] = "sender_value",
+	[MK_CUSTOMER_RULES] = "customer_rules",
+	[MK_FORCED_DEBTOR_NUMBER] = "forced_debtor_number",
+	[MK_CREATE_RELATION] = "create_relation",
+	[MK_PARSE_ATTACHMENTS] = "parse_attachments",
+	[MK_ATTACH_ORIGINAL] = "attach_original",
+	[MK_COUNT] = NULL,
 };
 
 static const char *const mailconf_prefixes[] = {
 	"regex.", "subject_regex.", "forced.", NULL,
 };
 
+/* [A-Za-z0-9_]+; a loop, as strspn with a set this long is slow. */
 static gboolean param_name_valid(const char *name)
 {
-	return *name != '\0' && name[strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	        "abcdefghijklmnopqrstuvwxyz0123456789_")] == '\0';
+	const char *p = name;
+
+	while (g_ascii_isalnum(*p) || *p == '_')
+		p++;
+	return p != name && *p == '\0';
 }
 
-/* The part after a known prefix, or NULL. */
+/* The part after a known prefix, or NULL. The prefixes start with
+ * different letters: one compare rules out the others. */
 static const char *key_suffix(const char *key, const char **prefix)
 {
 	for (int i = 0; mailconf_prefixes[i] != NULL; i++) {
-		if (g_str_has_prefix(key, mailconf_prefixes[i])) {
+		if (key[0] == mailconf_prefixes[i][0]
+		    && g_str_has_prefix(key, mailconf_prefixes[i])) {
 			*prefix = mailconf_prefixes[i];
 			return key + strlen(mailconf_prefixes[i]);
 		}
@@ -661,54 +754,105 @@ static const char *key_suffix(const char *key, const char **prefix)
 	return NULL;
 }
 
-static void check_keys(load_t *ld, const scan_group_t *group,
-                       const char *const *known, gboolean mailconf)
+static gboolean key_is_forced(const scan_key_t *k)
 {
-	for (guint i = 0; i < group->keys->len; i++) {
-		const scan_key_t *k = g_ptr_array_index(group->keys, i);
-		const char *prefix = NULL;
-		const char *suffix = mailconf ? key_suffix(k->key, &prefix) : NULL;
+	return k->prefix != NULL && strcmp(k->prefix, "forced.") == 0;
+}
 
-		if (g_strv_contains(known, k->key))
+/* workorder_field_known, remembered: every configuration names the same
+ * few fields, and looking one up walks the whole field table. */
+static gboolean field_known(load_t *ld, const char *field)
+{
+	gpointer known;
+
+	if (!g_hash_table_lookup_extended(ld->fields, field, NULL, &known)) {
+		known = GINT_TO_POINTER(workorder_field_known(field));
+		g_hash_table_insert(ld->fields, (char *)field, known);
+	}
+	return GPOINTER_TO_INT(known);
+}
+
+static int key_index(const char *const *known, const char *key)
+{
+	for (int i = 0; known[i] != NULL; i++)
+		if (strcmp(known[i], key) == 0)
+			return i;
+	return -1;
+}
+
+/* Sorts out once what each key of a group is: a known one (in a mail
+ * configuration group also put into its slot), a regex.* / subject_regex.*
+ * / forced.* one, or unknown. Loading then looks nothing up by name. */
+static void classify_keys(load_t *ld, scan_group_t *group,
+                          const char *const *known, gboolean mailconf)
+{
+	if (group->classified)
+		return;
+	group->classified = TRUE;
+	for (guint i = 0; i < group->keys->len; i++) {
+		scan_key_t *k = &g_array_index(group->keys, scan_key_t, i);
+
+		/* No known key has a prefix: the cheaper test first. */
+		k->suffix = mailconf ? key_suffix(k->key, &k->prefix) : NULL;
+		k->known = k->suffix == NULL ? key_index(known, k->key) : -1;
+		if (k->known >= 0 && mailconf)
+			group->slot[k->known] = k;
+		if (k->suffix == NULL)
 			continue;
-		if (suffix == NULL)
-			problem(ld, k->line, "unknown key %s in [%s]", k->key,
-			        group->name);
-		else if (strcmp(prefix, "forced.") != 0 && !param_name_valid(suffix))
-			problem(ld, k->line, "%s: the name after %s may hold only "
-			        "letters, digits and _", k->key, prefix);
-		else if (strcmp(prefix, "forced.") == 0
-		         && !workorder_field_known(suffix))
-			problem(ld, k->line, "%s: unknown work-order field %s",
-			        k->key, suffix);
+		k->name_ok = param_name_valid(k->suffix);
+		if (key_is_forced(k))
+			k->field_known = field_known(ld, k->suffix);
 	}
 }
 
-/* The group that gives a configuration its value for key: its own, else
- * [defaults], else NULL. */
-static const char *value_group(load_t *ld, const char *group, const char *key)
+static void check_keys(load_t *ld, scan_group_t *group,
+                       const char *const *known, gboolean mailconf)
 {
-	if (has_key(ld, group, key))
+	classify_keys(ld, group, known, mailconf);
+	for (guint i = 0; i < group->keys->len; i++) {
+		const scan_key_t *k = &g_array_index(group->keys, scan_key_t, i);
+
+		if (k->known >= 0)
+			continue;
+		if (k->suffix == NULL)
+			problem(ld, k->line, "unknown key %s in [%s]", k->key,
+			        group->name);
+		else if (!key_is_forced(k) && !k->name_ok)
+			problem(ld, k->line, "%s: the name after %s may hold only "
+			        "letters, digits and _", k->key, k->prefix);
+		else if (key_is_forced(k) && !k->field_known)
+			problem(ld, k->line, "%s: unknown work-order field %s",
+			        k->key, k->suffix);
+	}
+}
+
+/* The group that gives a configuration its value for a known key, with
+ * the key there: its own, else [defaults], else NULL. */
+static const scan_group_t *value_group(load_t *ld, const scan_group_t *group,
+                                       int slot, const scan_key_t **k)
+{
+	if ((*k = group->slot[slot]) != NULL)
 		return group;
-	if (has_key(ld, GROUP_DEFAULTS, key))
-		return GROUP_DEFAULTS;
+	if (ld->defaults != NULL && (*k = ld->defaults->slot[slot]) != NULL)
+		return ld->defaults;
 	return NULL;
 }
 
-static void conf_bool(load_t *ld, const char *group, const char *key,
+static void conf_bool(load_t *ld, const scan_group_t *group, int slot,
                       gboolean *out)
 {
-	const char *from = value_group(ld, group, key);
+	const scan_key_t *k;
+	const scan_group_t *from = value_group(ld, group, slot, &k);
 
 	if (from != NULL)
-		get_bool(ld, from, key, out);
+		get_bool(ld, from, k, out);
 }
 
-static m2wo_regex_rule_t *regex_rule_new(load_t *ld, const char *group,
-                                         const char *key, const char *prefix)
+static m2wo_regex_rule_t *regex_rule_new(load_t *ld, const scan_group_t *group,
+                                         const scan_key_t *k)
 {
 	m2wo_regex_rule_t *rule;
-	const char *name = key + strlen(prefix);
+	const char *name = k->suffix;
 	char *pattern;
 
 	/* A rule named like a built-in parameter would replace it: with
@@ -716,21 +860,21 @@ static m2wo_regex_rule_t *regex_rule_new(load_t *ld, const char *group,
 	 * obj_code is the one built-in that a rule is meant to fill. */
 	if (strcmp(name, "obj_code") != 0 &&
 	    g_strv_contains(template_builtin_names(), name)) {
-		problem(ld, key_line(ld, group, key),
+		problem(ld, k->line,
 		        "%s: {%s} is a built-in parameter; name the rule otherwise",
-		        key, name);
+		        k->key, name);
 		return NULL;
 	}
-	pattern = get_raw(ld, group, key);
+	pattern = get_raw(ld, group, k);
 	if (pattern == NULL) {
-		problem(ld, key_line(ld, group, key), "%s: empty pattern", key);
+		problem(ld, k->line, "%s: empty pattern", k->key);
 		return NULL;
 	}
 	rule = g_new0(m2wo_regex_rule_t, 1);
-	rule->name = g_strdup(key + strlen(prefix));
+	rule->name = g_strdup(name);
 	rule->pattern = pattern;
-	rule->subject = strcmp(prefix, "subject_regex.") == 0;
-	rule->line = key_line(ld, group, key);
+	rule->subject = strcmp(k->prefix, "subject_regex.") == 0;
+	rule->line = k->line;
 	return rule;
 }
 
@@ -742,15 +886,15 @@ static void regex_rule_free(m2wo_regex_rule_t *rule)
 	g_free(rule);
 }
 
-static m2wo_forced_t *forced_new(load_t *ld, const char *group,
-                                 const char *key)
+static m2wo_forced_t *forced_new(load_t *ld, const scan_group_t *group,
+                                 const scan_key_t *k)
 {
 	m2wo_forced_t *forced = g_new0(m2wo_forced_t, 1);
-	char *value = get_string(ld, group, key);
+	char *value = get_string(ld, group, k);
 
-	forced->field = g_strdup(key + strlen("forced."));
+	forced->field = g_strdup(k->suffix);
 	forced->template = value != NULL ? value : g_strdup("");
-	forced->line = key_line(ld, group, key);
+	forced->line = k->line;
 	return forced;
 }
 
@@ -787,30 +931,27 @@ static gboolean conf_has_forced(const m2wo_mailconf_t *conf,
 /* Adds the regex.* / subject_regex.* / forced.* keys of one group. With
  * inherited, a name the configuration already has is not taken: its own
  * rule wins, per name. */
-static void add_family(load_t *ld, m2wo_mailconf_t *conf, const char *group,
-                       gboolean inherited)
+static void add_family(load_t *ld, m2wo_mailconf_t *conf,
+                       const scan_group_t *group, gboolean inherited)
 {
-	scan_group_t *g = g_hash_table_lookup(ld->group_index, group);
+	for (guint i = 0; group != NULL && i < group->keys->len; i++) {
+		const scan_key_t *k = &g_array_index(group->keys, scan_key_t, i);
 
-	for (guint i = 0; g != NULL && i < g->keys->len; i++) {
-		const scan_key_t *k = g_ptr_array_index(g->keys, i);
-		const char *prefix = NULL;
-		const char *suffix = key_suffix(k->key, &prefix);
-
-		if (suffix == NULL || !param_name_valid(suffix))
+		if (k->suffix == NULL || !k->name_ok)
 			continue;
-		if (strcmp(prefix, "forced.") == 0) {
-			if (!workorder_field_known(suffix)
-			    || (inherited && conf_has_forced(conf, suffix)))
+		if (key_is_forced(k)) {
+			if (!k->field_known
+			    || (inherited && conf_has_forced(conf, k->suffix)))
 				continue;
-			g_ptr_array_add(conf->forced, forced_new(ld, group, k->key));
-		} else if (conf_has_rule(conf, suffix)) {
+			g_ptr_array_add(conf->forced, forced_new(ld, group, k));
+		} else if (conf_has_rule(conf, k->suffix)) {
 			if (!inherited)
 				problem(ld, k->line, "%s: a rule named %s is already "
-				        "defined in [%s]", k->key, suffix, group);
+				        "defined in [%s]", k->key, k->suffix,
+				        group->name);
 		} else {
-			m2wo_regex_rule_t *rule = regex_rule_new(ld, group, k->key,
-			                                         prefix);
+			m2wo_regex_rule_t *rule = regex_rule_new(ld, group, k);
+
 			if (rule != NULL)
 				g_ptr_array_add(conf->regex_rules, rule);
 		}
@@ -831,53 +972,54 @@ static void compile_into(load_t *ld, int line, const char *what,
 
 /* For the *Regex types one raw pattern, else a ";" list. */
 static void load_sender_values(load_t *ld, m2wo_mailconf_t *conf,
-                               const char *group)
+                               const scan_group_t *group)
 {
-	const char *from = value_group(ld, group, "sender_value");
-	int line = from != NULL ? key_line(ld, from, "sender_value") : 0;
+	const scan_key_t *k;
+	const scan_group_t *from = value_group(ld, group, MK_SENDER_VALUE, &k);
 	char *pattern;
 
 	if (from == NULL) {
 		problem(ld, conf->line, "[%s]: sender_value missing (sender_type "
-		        "%s needs one)", group, conf->matcher->name);
+		        "%s needs one)", group->name, conf->matcher->name);
 		return;
 	}
 	if (!conf->matcher->regex) {
-		conf->sender_values = get_list(ld, from, "sender_value");
+		conf->sender_values = get_list(ld, from, k);
 		if (conf->sender_values != NULL && conf->sender_values[0] == NULL)
-			problem(ld, line, "sender_value: empty");
+			problem(ld, k->line, "sender_value: empty");
 		return;
 	}
-	if ((pattern = get_raw(ld, from, "sender_value")) == NULL) {
-		problem(ld, line, "sender_value: empty");
+	if ((pattern = get_raw(ld, from, k)) == NULL) {
+		problem(ld, k->line, "sender_value: empty");
 		return;
 	}
 	conf->sender_values = g_new0(char *, 2);
 	conf->sender_values[0] = pattern;
 	if (ld->compile_all)
-		compile_into(ld, line, "sender_value", pattern, &conf->sender_code);
+		compile_into(ld, k->line, "sender_value", pattern,
+		             &conf->sender_code);
 }
 
-static void load_sender(load_t *ld, m2wo_mailconf_t *conf, const char *group)
+static void load_sender(load_t *ld, m2wo_mailconf_t *conf,
+                        const scan_group_t *group)
 {
-	const char *from = value_group(ld, group, "sender_type");
+	const scan_key_t *k;
+	const scan_group_t *from = value_group(ld, group, MK_SENDER_TYPE, &k);
 	g_autofree char *type = NULL;
 	g_autofree char *raw = NULL;
 
 	if (from == NULL) {
-		problem(ld, conf->line, "[%s]: sender_type missing", group);
+		problem(ld, conf->line, "[%s]: sender_type missing", group->name);
 		return;
 	}
-	if ((type = get_string(ld, from, "sender_type")) == NULL) {
-		if ((raw = get_raw(ld, from, "sender_type")) == NULL)
-			problem(ld, key_line(ld, from, "sender_type"),
-			        "sender_type: empty");
+	if ((type = get_string(ld, from, k)) == NULL) {
+		if ((raw = get_raw(ld, from, k)) == NULL)
+			problem(ld, k->line, "sender_type: empty");
 		return;
 	}
 	conf->matcher = match_lookup(type);
 	if (conf->matcher == NULL) {
-		problem(ld, key_line(ld, from, "sender_type"),
-		        "sender_type: unknown type %s", type);
+		problem(ld, k->line, "sender_type: unknown type %s", type);
 		return;
 	}
 	if (strcmp(conf->matcher->name, "Any") != 0)
@@ -885,27 +1027,29 @@ static void load_sender(load_t *ld, m2wo_mailconf_t *conf, const char *group)
 }
 
 static void load_customer_rules(load_t *ld, m2wo_mailconf_t *conf,
-                                const char *group)
+                                const scan_group_t *group)
 {
-	const char *from = value_group(ld, group, "customer_rules");
-	g_auto(GStrv) names = from ? get_list(ld, from, "customer_rules") : NULL;
+	const scan_key_t *k;
+	const scan_group_t *from = value_group(ld, group, MK_CUSTOMER_RULES, &k);
+	g_auto(GStrv) names = from ? get_list(ld, from, k) : NULL;
 
 	for (int i = 0; names != NULL && names[i] != NULL; i++) {
 		const m2wo_customer_rule_t *rule = customer_rule_lookup(names[i]);
 
 		if (rule == NULL)
-			problem(ld, key_line(ld, from, "customer_rules"),
-			        "customer_rules: unknown rule %s", names[i]);
+			problem(ld, k->line, "customer_rules: unknown rule %s",
+			        names[i]);
 		else
 			g_ptr_array_add(conf->customer_rules, (gpointer)rule);
 	}
 }
 
-static char *conf_string(load_t *ld, const char *group, const char *key)
+static char *conf_string(load_t *ld, const scan_group_t *group, int slot)
 {
-	const char *from = value_group(ld, group, key);
+	const scan_key_t *k;
+	const scan_group_t *from = value_group(ld, group, slot, &k);
 
-	return from != NULL ? get_string(ld, from, key) : NULL;
+	return from != NULL ? get_string(ld, from, k) : NULL;
 }
 
 static void mailconf_free(m2wo_mailconf_t *conf)
@@ -935,32 +1079,6 @@ static m2wo_mailconf_t *mailconf_new(const char *name, int line)
 	return conf;
 }
 
-static void load_mailconf(load_t *ld, const scan_group_t *group,
-                          const char *name)
-{
-	m2wo_mailconf_t *conf = mailconf_new(name, group->line);
-
-	conf->description = conf_string(ld, group->name, "description");
-	conf->forced_debtor_number =
-		conf_string(ld, group->name, "forced_debtor_number");
-	conf_bool(ld, group->name, "active", &conf->active);
-	conf_bool(ld, group->name, "create_relation", &conf->create_relation);
-	conf_bool(ld, group->name, "parse_attachments", &conf->parse_attachments);
-	conf_bool(ld, group->name, "attach_original", &conf->attach_original);
-	load_sender(ld, conf, group->name);
-	load_customer_rules(ld, conf, group->name);
-	add_family(ld, conf, group->name, FALSE);
-	add_family(ld, conf, GROUP_DEFAULTS, TRUE);
-	/* Any takes no values; matchers may still walk the list. */
-	if (conf->sender_values == NULL)
-		conf->sender_values = g_new0(char *, 1);
-	g_ptr_array_add(ld->config->mailconfs, conf);
-	g_ptr_array_add(ld->conf_groups, group->name);
-	g_hash_table_add(ld->conf_names, conf->name);
-}
-
-/* ------------------------------------------------------------ templates */
-
 static const char **rule_names(const m2wo_mailconf_t *conf)
 {
 	const char **names = g_new0(const char *, conf->regex_rules->len + 1);
@@ -971,96 +1089,125 @@ static const char **rule_names(const m2wo_mailconf_t *conf)
 	return names;
 }
 
-/* Checks one template against every configuration that uses it, with that
- * configuration's regex rule names. A template shared through [defaults] or
- * [m2wo] can be fine in one configuration and not in another: then the
- * problem names the ones where it fails; where it fails in all, it is said
- * once. */
-static void check_template(load_t *ld, const char *key, const char *tmpl,
-                           int line, GPtrArray *users)
+static void load_mailconf(load_t *ld, const scan_group_t *group,
+                          const char *name)
 {
-	g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+	m2wo_mailconf_t *conf = mailconf_new(name, group->line);
+	conf_load_t *cl = g_new0(conf_load_t, 1);
+
+	conf->description = conf_string(ld, group, MK_DESCRIPTION);
+	conf->forced_debtor_number =
+		conf_string(ld, group, MK_FORCED_DEBTOR_NUMBER);
+	conf_bool(ld, group, MK_ACTIVE, &conf->active);
+	conf_bool(ld, group, MK_CREATE_RELATION, &conf->create_relation);
+	conf_bool(ld, group, MK_PARSE_ATTACHMENTS, &conf->parse_attachments);
+	conf_bool(ld, group, MK_ATTACH_ORIGINAL, &conf->attach_original);
+	load_sender(ld, conf, group);
+	load_customer_rules(ld, conf, group);
+	add_family(ld, conf, group, FALSE);
+	cl->own_forced = conf->forced->len;
+	add_family(ld, conf, ld->defaults, TRUE);
+	/* Any takes no values; matchers may still walk the list. */
+	if (conf->sender_values == NULL)
+		conf->sender_values = g_new0(char *, 1);
+	cl->conf = conf;
+	cl->group = group;
+	cl->rule_names = rule_names(conf);
+	g_ptr_array_add(ld->config->mailconfs, conf);
+	g_ptr_array_add(ld->confs, cl);
+	g_hash_table_add(ld->conf_names, conf->name);
+}
+
+/* ------------------------------------------------------------ templates */
+
+/* Checks one template (key prefix + name) against every configuration that
+ * uses it, with that configuration's regex rule names. A template shared
+ * through [defaults] or [m2wo] can be fine in one configuration and not in
+ * another: then the problem names the ones where it fails; where it fails
+ * in all, it is said once. */
+static void check_template(load_t *ld, const char *prefix, const char *key,
+                           const char *tmpl, int line,
+                           conf_load_t *const *users, guint n_users)
+{
+	g_autoptr(GPtrArray) failed = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *first = NULL;
 
 	if (tmpl == NULL)
 		return;
-	for (guint i = 0; i < users->len; i++) {
-		const m2wo_mailconf_t *conf = g_ptr_array_index(users, i);
-		g_autofree const char **names = rule_names(conf);
-
-		if (template_check(tmpl, names, &error))
+	for (guint i = 0; i < n_users; i++) {
+		if (template_check(tmpl, users[i]->rule_names, &error))
 			continue;
+		if (failed == NULL)
+			failed = g_ptr_array_new_with_free_func(g_free);
 		if (first == NULL)
 			first = g_strdup(error->message);
-		g_ptr_array_add(failed, g_strdup_printf("%s: %s in [config %s]",
-		                key, error->message, conf->name));
+		g_ptr_array_add(failed, g_strdup_printf("%s%s: %s in [config %s]",
+		                prefix, key, error->message,
+		                users[i]->conf->name));
 		g_clear_error(&error);
 	}
-	if (users->len == 0 && !template_check(tmpl, NULL, &error))
+	if (n_users == 0 && !template_check(tmpl, NULL, &error))
 		first = g_strdup(error->message);
-	if (first != NULL && failed->len == users->len) {
-		problem(ld, line, "%s: %s", key, first);
+	if (first != NULL && (failed != NULL ? failed->len : 0) == n_users) {
+		problem(ld, line, "%s%s: %s", prefix, key, first);
 		return;
 	}
-	for (guint i = 0; i < failed->len; i++)
+	for (guint i = 0; failed != NULL && i < failed->len; i++)
 		problem(ld, line, "%s", (char *)g_ptr_array_index(failed, i));
 }
 
 /* The template keys of one configuration's own group. */
-static void check_own_templates(load_t *ld, m2wo_mailconf_t *conf,
-                                const char *group)
+static void check_own_templates(load_t *ld, conf_load_t *cl)
 {
-	g_autoptr(GPtrArray) users = g_ptr_array_new();
+	const m2wo_mailconf_t *conf = cl->conf;
+	const scan_key_t *debtor = cl->group->slot[MK_FORCED_DEBTOR_NUMBER];
 
-	g_ptr_array_add(users, conf);
-	for (guint i = 0; i < conf->forced->len; i++) {
+	for (guint i = 0; i < cl->own_forced; i++) {
 		const m2wo_forced_t *f = g_ptr_array_index(conf->forced, i);
-		g_autofree char *key = g_strconcat("forced.", f->field, NULL);
 
-		if (has_key(ld, group, key))
-			check_template(ld, key, f->template, f->line, users);
+		check_template(ld, "forced.", f->field, f->template, f->line,
+		               &cl, 1);
 	}
-	if (has_key(ld, group, "forced_debtor_number"))
-		check_template(ld, "forced_debtor_number", conf->forced_debtor_number,
-		               key_line(ld, group, "forced_debtor_number"), users);
+	if (debtor != NULL)
+		check_template(ld, "", debtor->key, conf->forced_debtor_number,
+		               debtor->line, &cl, 1);
 }
 
 /* One template key of [defaults], with the configurations inheriting it. */
-static void check_default_template(load_t *ld, const char *key)
+static void check_default_template(load_t *ld, const scan_key_t *k)
 {
 	g_autoptr(GPtrArray) users = g_ptr_array_new();
-	g_autofree char *tmpl = get_string(ld, GROUP_DEFAULTS, key);
-	const char *field = key + strlen("forced.");
+	g_autofree char *tmpl = get_string(ld, ld->defaults, k);
 
-	if (g_str_has_prefix(key, "forced.") && !workorder_field_known(field))
+	if (key_is_forced(k) && !k->field_known)
 		return;
-	for (guint i = 0; i < ld->config->mailconfs->len; i++)
-		if (!has_key(ld, g_ptr_array_index(ld->conf_groups, i), key))
-			g_ptr_array_add(users,
-			                g_ptr_array_index(ld->config->mailconfs, i));
+	for (guint i = 0; i < ld->confs->len; i++) {
+		conf_load_t *cl = g_ptr_array_index(ld->confs, i);
+
+		if (scan_key_find(cl->group, k->key) == NULL)
+			g_ptr_array_add(users, cl);
+	}
 	if (users->len > 0)
-		check_template(ld, key, tmpl, key_line(ld, GROUP_DEFAULTS, key),
-		               users);
+		check_template(ld, "", k->key, tmpl, k->line,
+		               (conf_load_t **)users->pdata, users->len);
 }
 
 static void check_templates(load_t *ld)
 {
-	GPtrArray *confs = ld->config->mailconfs;
-	scan_group_t *defaults = g_hash_table_lookup(ld->group_index,
-	                                             GROUP_DEFAULTS);
+	const scan_group_t *defaults = ld->defaults;
 
-	check_template(ld, "workorder_no", ld->config->workorder_no,
-	               key_line(ld, GROUP_MAIN, "workorder_no"), confs);
-	for (guint i = 0; i < confs->len; i++)
-		check_own_templates(ld, g_ptr_array_index(confs, i),
-		                    g_ptr_array_index(ld->conf_groups, i));
+	check_template(ld, "", "workorder_no", ld->config->workorder_no,
+	               main_line(ld, "workorder_no"),
+	               (conf_load_t **)ld->confs->pdata, ld->confs->len);
+	for (guint i = 0; i < ld->confs->len; i++)
+		check_own_templates(ld, g_ptr_array_index(ld->confs, i));
 	for (guint i = 0; defaults != NULL && i < defaults->keys->len; i++) {
-		const scan_key_t *k = g_ptr_array_index(defaults->keys, i);
+		const scan_key_t *k = &g_array_index(defaults->keys, scan_key_t, i);
 
 		if (g_str_has_prefix(k->key, "forced.")
 		    || strcmp(k->key, "forced_debtor_number") == 0)
-			check_default_template(ld, k->key);
+			check_default_template(ld, k);
 	}
 }
 
@@ -1090,7 +1237,7 @@ static gboolean mailconf_named(load_t *ld, const char *name)
 	return g_hash_table_contains(ld->conf_names, name);
 }
 
-static void load_group(load_t *ld, const scan_group_t *group)
+static void load_group(load_t *ld, scan_group_t *group)
 {
 	g_autofree char *name = config_group_name(group->name);
 
@@ -1227,6 +1374,9 @@ static gboolean parse_text(load_t *ld, const char *text)
 static void load_all(load_t *ld)
 {
 	load_main(ld);
+	/* Every configuration reads its defaults from it, wherever it is. */
+	if (ld->defaults != NULL)
+		classify_keys(ld, ld->defaults, mailconf_keys, TRUE);
 	for (guint i = 0; i < ld->groups->len; i++)
 		load_group(ld, g_ptr_array_index(ld->groups, i));
 	check_templates(ld);
@@ -1251,8 +1401,9 @@ m2wo_config_t *config_load(const char *path, gboolean compile_all,
 	ld.kf = g_key_file_new();
 	ld.dir = g_canonicalize_filename(dir, NULL);
 	ld.config = config_new(path);
-	ld.conf_groups = g_ptr_array_new();
+	ld.confs = g_ptr_array_new_with_free_func((GDestroyNotify)conf_load_free);
 	ld.conf_names = g_hash_table_new(g_str_hash, g_str_equal);
+	ld.fields = g_hash_table_new(g_str_hash, g_str_equal);
 	text = read_text(&ld);
 	if (text != NULL && parse_text(&ld, text))
 		load_all(&ld);
@@ -1260,9 +1411,11 @@ m2wo_config_t *config_load(const char *path, gboolean compile_all,
 		load_check_tokens(&ld);
 	g_key_file_free(ld.kf);
 	g_hash_table_unref(ld.group_index);
-	g_ptr_array_unref(ld.conf_groups);
+	g_ptr_array_unref(ld.confs);
 	g_hash_table_unref(ld.conf_names);
+	g_hash_table_unref(ld.fields);
 	g_ptr_array_unref(ld.groups);
+	g_free(ld.scanned);
 	g_free(ld.dir);
 	if (ld.found->len > 0)
 		g_clear_pointer(&ld.config, config_free);

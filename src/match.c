@@ -4,6 +4,7 @@
  * the message. Each matcher says why, in a mail administrator's words, for
  * --explain. A matcher that fails (a regex limit) is an error, never a "no".
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "m2wo.h"
@@ -18,7 +19,7 @@
  * equals "fi". White space around the text is trimmed first.
  */
 static char *
-match_fold(const char *text)
+match_fold_unicode(const char *text)
 {
 	g_autofree char *trimmed = regex_trim(text, -1);
 	g_autofree char *nfkd = g_utf8_normalize(trimmed, -1, G_NORMALIZE_ALL);
@@ -26,6 +27,52 @@ match_fold(const char *text)
 	char *nfkc = g_utf8_normalize(folded, -1, G_NORMALIZE_ALL_COMPOSE);
 
 	return nfkc ? nfkc : g_steal_pointer(&folded);
+}
+
+/* The ASCII characters that regex_trim takes for blanks: g_ascii_isspace
+ * leaves out the vertical tab. */
+static gboolean
+match_ascii_blank(char c)
+{
+	return g_ascii_isspace(c) || c == '\v';
+}
+
+/* Plain ASCII, nearly every address and value, comes out of the Unicode
+ * steps lowercased and trimmed of blanks and nothing else; those steps
+ * cost a few thousand instructions per value, and with many configurations
+ * they were most of the matching. */
+static char *
+match_fold(const char *text)
+{
+	const char *end = text;
+
+	while (*end != '\0' && (guchar)*end < 0x80)
+		end++;
+	if (*end != '\0')
+		return match_fold_unicode(text);
+	while (match_ascii_blank(*text))
+		text++;
+	while (end > text && match_ascii_blank(end[-1]))
+		end--;
+	return g_ascii_strdown(text, end - text);
+}
+
+/* Adds to the reason for --explain; without --explain there is none to
+ * build (why is NULL), and with many configurations building it cost more
+ * than the matching. */
+static void
+match_say(GString *why, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+match_say(GString *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL)
+		return;
+	va_start(ap, fmt);
+	g_string_append_vprintf(why, fmt, ap);
+	va_end(ap);
 }
 
 /* Message fields are "" when absent; stay safe if one is NULL anyway. */
@@ -183,8 +230,11 @@ match_list(const m2wo_mailconf_t *conf, const char *what, const char *text,
            match_show_t show, const match_how_t *how, GString *why)
 {
 	int i = match_find(conf->sender_values, text, how->cmp);
-	g_autofree char *shown = regex_excerpt(text, MATCH_EXCERPT_CHARS);
+	g_autofree char *shown = NULL;
 
+	if (why == NULL)
+		return i >= 0;
+	shown = regex_excerpt(text, MATCH_EXCERPT_CHARS);
 	if (show == MATCH_SHOW_QUOTED)
 		g_string_append_printf(why, "%s \"%s\" ", what, shown);
 	else if (show == MATCH_SHOW_PLAIN)
@@ -210,7 +260,7 @@ match_sender(m2wo_mailconf_t *conf, const m2wo_run_t *run, GString *why,
 	const char *from = match_str(run->msg->from_address);
 
 	if (*from == '\0') {
-		g_string_append(why, "the message has no From address");
+		match_say(why, "the message has no From address");
 		return 0;
 	}
 	return match_list(conf, "From", from, MATCH_SHOW_PLAIN, &match_equal,
@@ -224,7 +274,7 @@ match_sender_domain(m2wo_mailconf_t *conf, const m2wo_run_t *run,
 	const char *at = strrchr(match_str(run->msg->from_address), '@');
 
 	if (at == NULL || at[1] == '\0') {
-		g_string_append(why, "the From address has no domain");
+		match_say(why, "the From address has no domain");
 		return 0;
 	}
 	return match_list(conf, "From domain", at + 1, MATCH_SHOW_PLAIN,
@@ -259,7 +309,7 @@ static int
 match_any(m2wo_mailconf_t *conf, const m2wo_run_t *run, GString *why,
           GError **error)
 {
-	g_string_append(why, "Any accepts every message");
+	match_say(why, "Any accepts every message");
 	return 1;
 }
 
@@ -268,7 +318,7 @@ match_recipient(m2wo_mailconf_t *conf, const m2wo_run_t *run, GString *why,
                 GError **error)
 {
 	if (run->recipient == NULL || *run->recipient == '\0') {
-		g_string_append(why, "no envelope recipient was given "
+		match_say(why, "no envelope recipient was given "
 		                "(-r, RECIPIENT or the last argument)");
 		return 0;
 	}
@@ -315,7 +365,8 @@ match_regex(m2wo_mailconf_t *conf, const char *what, const char *text,
 		return -1;
 	if (text == NULL)
 		text = "";
-	rc = regex_search(conf->sender_code, text, strlen(text), &value, &local);
+	rc = regex_search(conf->sender_code, text, strlen(text),
+	                  why != NULL ? &value : NULL, &local);
 	if (rc < 0) {
 		if (local->code == M2WO_ERROR_REGEX_LIMIT)
 			g_prefix_error(&local, "regex limit in sender_value of "
@@ -323,6 +374,8 @@ match_regex(m2wo_mailconf_t *conf, const char *what, const char *text,
 		g_propagate_error(error, local);
 		return -1;
 	}
+	if (why == NULL)
+		return rc;
 	g_string_append_printf(why, "the pattern %s the %s", rc ? "matches"
 	                       : "does not match", what);
 	if (rc && *value != '\0') {
@@ -398,7 +451,7 @@ match_nth(guint n)
 static int
 match_try(m2wo_run_t *run, m2wo_mailconf_t *conf, GError **error)
 {
-	g_autoptr(GString) why = g_string_new(NULL);
+	g_autoptr(GString) why = NULL;
 	const m2wo_matcher_t *matcher = conf->matcher;
 	GError *local = NULL;
 	int rc;
@@ -408,14 +461,17 @@ match_try(m2wo_run_t *run, m2wo_mailconf_t *conf, GError **error)
 		            "config \"%s\" has no sender_type", conf->name);
 		return -1;
 	}
+	if (run->explain != NULL)
+		why = g_string_new(NULL);
 	rc = matcher->match(conf, run, why, &local);
 	if (rc < 0 && local == NULL)
 		g_set_error(&local, M2WO_ERROR, M2WO_ERROR_INTERNAL,
 		            "config \"%s\": %s failed", conf->name, matcher->name);
-	explain(run, "config \"%s\" (%s: %s): %s, %s", conf->name,
-	        matcher->name, matcher->describe,
-	        rc < 0 ? "error" : rc ? "yes" : "no",
-	        rc < 0 ? local->message : why->str);
+	if (why != NULL)
+		explain(run, "config \"%s\" (%s: %s): %s, %s", conf->name,
+		        matcher->name, matcher->describe,
+		        rc < 0 ? "error" : rc ? "yes" : "no",
+		        rc < 0 ? local->message : why->str);
 	if (local != NULL)
 		g_propagate_error(error, local);
 	return rc;

@@ -8,10 +8,6 @@
 
 #include <string.h>
 
-/* Parameter names are what regex rule names may be: [A-Za-z0-9_]+. */
-#define TEMPLATE_NAME_CHARS \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
-
 static const char *const builtin_names[] = {
 	"subject", "sender_address", "email_display_name", "mail_content",
 	"time_mail_process", "date_mail_process_dmy", "date_mail_process_ymd",
@@ -28,13 +24,24 @@ const char *const *template_builtin_names(void)
 	return builtin_names;
 }
 
+/* Parameter names are what regex rule names may be: [A-Za-z0-9_]+. A
+ * loop, as strspn with a set this long is slow. */
+static gsize template_name_len(const char *text)
+{
+	const char *p = text;
+
+	while (g_ascii_isalnum(*p) || *p == '_')
+		p++;
+	return p - text;
+}
+
 /* Handles the "{name}" starting at *p; on return *p is past the "}". */
 static gboolean template_param(const char **p, const char *tmpl, GString *out,
                                template_param_fn fn, gpointer data,
                                GError **error)
 {
 	const char *start = *p + 1;
-	gsize len = strspn(start, TEMPLATE_NAME_CHARS);
+	gsize len = template_name_len(start);
 	g_autofree char *name = NULL;
 
 	if (start[len] != '}' || len == 0) {
