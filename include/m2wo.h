@@ -400,6 +400,11 @@ m2wo_api_reply_t *api_get_params(m2wo_api_t *api, const char *endpoint,
 /* POST /ENDPOINT/ with a JSON body (not consumed). */
 m2wo_api_reply_t *api_post(m2wo_api_t *api, const char *endpoint,
                            json_object *body);
+typedef struct m2wo_wo_text m2wo_wo_text_t;
+/* POST /ENDPOINT/ with a work order's JSON (workorder_text_new), read
+ * piece by piece while it is sent; text is used up. */
+m2wo_api_reply_t *api_post_text(m2wo_api_t *api, const char *endpoint,
+                                m2wo_wo_text_t *text);
 void api_reply_free(m2wo_api_reply_t *reply);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_api_reply_t, api_reply_free)
 /* Number of connections curl opened so far (for tests and --explain). */
@@ -438,7 +443,9 @@ gboolean workorder_field_known(const char *field);
  * Errors: M2WO_ERROR_CONFIG for a template problem or a field forced.* may
  * not set, M2WO_ERROR_REJECT for a forced value that does not fit its type
  * ("forced.WorkDuration is not a number"), M2WO_ERROR_TOO_LARGE when the
- * JSON is over M2WO_MAX_JSON_SIZE. */
+ * JSON is over M2WO_MAX_JSON_SIZE. The Data of an attachment of 64 KiB or
+ * more holds its bytes (or their base64 text in the message) and writes
+ * that only when serialised: json_object_get_string() on it gives "". */
 gboolean workorder_build(m2wo_run_t *run, GError **error);
 /* Appends the names of required fields that are absent or empty after
  * trimming, in outsmart-api.md's order (skipping the Customer* fields when
@@ -449,6 +456,17 @@ guint workorder_missing(json_object *workorder, gboolean skip_customer,
 /* Serialises [workorder] (a JSON array of the one work order) for posting,
  * or pretty for --dry-run; "/" is not escaped. New string, caller frees. */
 char *workorder_to_json(json_object *workorder, gboolean pretty);
+/* The same JSON in pieces, for sending: the base64 of large attachments is
+ * written only as it is read, so that the text is never whole in memory.
+ * It keeps what it needs of workorder. New, free with workorder_text_free. */
+m2wo_wo_text_t *workorder_text_new(json_object *workorder, gboolean pretty);
+/* Bytes of the whole JSON. */
+gsize workorder_text_length(const m2wo_wo_text_t *text);
+/* Copies the next at most max bytes to buf; returns how many, 0 at the
+ * end. */
+gsize workorder_text_read(m2wo_wo_text_t *text, char *buf, gsize max);
+void workorder_text_free(m2wo_wo_text_t *text);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_wo_text_t, workorder_text_free)
 
 /* ----------------------------------------------------------------- outcome */
 

@@ -32,9 +32,10 @@ struct m2wo_api {
 	GString *body;           /* the answer being received */
 	gboolean body_overflow;  /* the answer went past M2WO_MAX_API_RESPONSE */
 	gboolean deadline_cut;   /* this request's timeout is the deadline's */
-	const char *upload;      /* the POST body being sent */
+	const char *upload;      /* the POST body being sent, or NULL */
 	size_t upload_len;
 	size_t upload_off;
+	m2wo_wo_text_t *upload_text; /* the work order being sent, or NULL */
 	long connections;
 };
 
@@ -526,8 +527,11 @@ m2wo_api_reply_t *api_get_params(m2wo_api_t *api, const char *endpoint,
 static size_t api_read_cb(char *buf, size_t size, size_t n, void *userp)
 {
 	m2wo_api_t *api = userp;
-	size_t want = size * n, left = api->upload_len - api->upload_off;
+	size_t want = size * n, left;
 
+	if (api->upload_text != NULL)
+		return workorder_text_read(api->upload_text, buf, want);
+	left = api->upload_len - api->upload_off;
 	if (want > left)
 		want = left;
 	memcpy(buf, api->upload + api->upload_off, want);
@@ -535,10 +539,27 @@ static size_t api_read_cb(char *buf, size_t size, size_t n, void *userp)
 	return want;
 }
 
+/* Sends the body api->upload or api->upload_text sets up, len bytes. */
+static m2wo_api_reply_t *api_post_body(m2wo_api_t *api, const char *endpoint,
+                                       size_t len)
+{
+	g_autoptr(CURLU) u = api_url_new(api, endpoint);
+	m2wo_api_reply_t *reply;
+
+	curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, api_read_cb);
+	curl_easy_setopt(api->curl, CURLOPT_READDATA, api);
+	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+	reply = api_perform(api, u, TRUE);
+	api->upload = NULL;
+	api->upload_text = NULL;
+	return reply;
+}
+
 m2wo_api_reply_t *api_post(m2wo_api_t *api, const char *endpoint,
                            json_object *body)
 {
-	g_autoptr(CURLU) u = api_url_new(api, endpoint);
 	size_t len = 0;
 
 	/* The text belongs to body, which outlives the transfer. */
@@ -546,10 +567,14 @@ m2wo_api_reply_t *api_post(m2wo_api_t *api, const char *endpoint,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	api->upload_len = len;
 	api->upload_off = 0;
-	curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, api_read_cb);
-	curl_easy_setopt(api->curl, CURLOPT_READDATA, api);
-	curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
-	return api_perform(api, u, TRUE);
+	return api_post_body(api, endpoint, len);
+}
+
+/* A work order of tens of megabytes is encoded as curl sends it, rather
+ * than held as one more copy of its JSON. */
+m2wo_api_reply_t *api_post_text(m2wo_api_t *api, const char *endpoint,
+                                m2wo_wo_text_t *text)
+{
+	api->upload_text = text;
+	return api_post_body(api, endpoint, workorder_text_length(text));
 }

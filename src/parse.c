@@ -112,14 +112,43 @@ parse_mime_length(const char *data, gsize len, gsize body)
 	return len;
 }
 
+/* Frees the array header that wraps raw's bytes, never the bytes. */
+static void
+parse_free_wrapper(gpointer array)
+{
+	g_byte_array_free(array, FALSE);
+}
+
+/*
+ * A memory stream over the first len bytes of raw without copying them
+ * (g_mime_stream_mem_new_with_buffer would): the stream does not own the
+ * array, which only wraps raw's bytes, and keeps raw alive itself, since
+ * GMime's parser (persist mode, the default) leaves every part's content
+ * as a substream of it for as long as the message lives. Nothing writes
+ * to the stream.
+ */
+static GMimeStream *
+parse_stream(GBytes *raw, const char *data, gsize len)
+{
+	GByteArray *array = g_byte_array_new_take((guint8 *) data, len);
+	GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(array);
+
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	g_object_set_data_full(G_OBJECT(stream), "m2wo-wrapper", array,
+	                       parse_free_wrapper);
+	g_object_set_data_full(G_OBJECT(stream), "m2wo-raw", g_bytes_ref(raw),
+	                       (GDestroyNotify) g_bytes_unref);
+	return stream;
+}
+
 /* GMime from memory; GMIME_FORMAT_MESSAGE skips the mbox line itself.
  * Unencoded 8-bit header text is read as UTF-8, else windows-1252. */
 static GMimeMessage *
-parse_mime(const char *data, gsize len)
+parse_mime(GBytes *raw, const char *data, gsize len)
 {
 	static const char *fallback[] = { "utf-8", "windows-1252", NULL };
 	GMimeParserOptions *options = g_mime_parser_options_new();
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeStream *stream = parse_stream(raw, data, len);
 	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
 	GMimeMessage *message;
 
@@ -313,7 +342,7 @@ msg_parse(GBytes *raw, GError **error)
 		return NULL;
 	body = parse_skip_mbox_line(data, len);
 	body += parse_header_length(data, len, body, M2WO_MAX_HEADER_SIZE);
-	mime = parse_mime(data, parse_mime_length(data, len, body));
+	mime = parse_mime(raw, data, parse_mime_length(data, len, body));
 	if (mime == NULL) {
 		g_set_error(error, M2WO_ERROR, M2WO_ERROR_BAD_INPUT,
 		            "message has no headers");

@@ -156,12 +156,12 @@ pipeline_note_created(m2wo_run_t *run, json_object *response)
 static int
 pipeline_post(m2wo_run_t *run, GError **error)
 {
-	g_autoptr(json_object) body = json_object_new_array();
+	g_autoptr(m2wo_wo_text_t) body = workorder_text_new(run->workorder,
+	                                                    FALSE);
 	g_autoptr(m2wo_api_reply_t) reply = NULL;
 	guint i;
 
-	json_object_array_add(body, json_object_get(run->workorder));
-	reply = api_post(run->api, "PostWorkorders", body);
+	reply = api_post_text(run->api, "PostWorkorders", body);
 	pipeline_note_reply(run, reply);
 	switch (reply->status) {
 	case M2WO_API_OK:

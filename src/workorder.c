@@ -5,7 +5,9 @@
  * names (outsmart-api.md); nothing else may spell them. Every string put
  * into json-c is valid UTF-8 and at most M2WO_MAX_FIELD_LEN bytes.
  */
+#define _GNU_SOURCE   /* memmem(3) */
 #include <string.h>
+#include <json-c/printbuf.h>
 
 #include "m2wo.h"
 
@@ -409,14 +411,203 @@ wo_add_forced(m2wo_run_t *run, json_object *wo, const m2wo_forced_t *forced,
 	return TRUE;
 }
 
+/*
+ * Data of an attachment. The base64 text of a large one is not kept: its
+ * Data value holds the bytes and writes their base64 only when the work
+ * order is serialised (by json-c, or in pieces below), so that a 20 MB
+ * attachment is not in memory as bytes, as base64 and as JSON at once.
+ * Most mailers send an attachment as exactly that base64 text, cut into
+ * lines: when the message holds it, Data refers to it there and the
+ * decoded bytes go. json_object_get_string() gives "" for such a value.
+ * Smaller attachments are plain strings.
+ */
+#define WO_LAZY_MIN    (64 * 1024)   /* bytes; smaller Data is a string */
+#define WO_B64_CHUNK   (3 * 4096)    /* bytes encoded at a time; 3 | it */
+#define WO_PROBE       48            /* base64 characters looked for */
+#define WO_PROBE_HITS  8             /* places in the message tried */
+
+typedef struct {
+	GBytes *bytes;  /* the attachment, or the part of the message with its
+	                 * base64 text */
+	gboolean lines; /* bytes is base64 text with line breaks to skip */
+	gsize len;      /* length of the base64 text */
+} wo_data_t;
+
+typedef struct {
+	gsize at;       /* offset of the hole, between the quotes */
+	wo_data_t data; /* what fills it; holds a reference to the bytes */
+} wo_hole_t;
+
+/* Set while wo_render serialises: lazy Data then writes "" and notes
+ * where, instead of its text. json-c tells a serializer nothing else. */
+static GArray *wo_holes;
+
+/* Writes the complete base64 text of n bytes to out (no line breaks,
+ * padding when n is not a multiple of 3); returns its length. */
+static gsize
+wo_b64_put(char *out, const guchar *in, gsize n)
+{
+	gint state = 0, save = 0;
+	gsize w = g_base64_encode_step(in, n, FALSE, out, &state, &save);
+
+	return w + g_base64_encode_close(FALSE, out + w, &state, &save);
+}
+
+/* Writes the next at most room (4 or more) characters of data's base64
+ * text to buf; *done counts the bytes of data->bytes used. Returns how
+ * many, 0 at the end. */
+static gsize
+wo_data_fill(const wo_data_t *data, gsize *done, char *buf, gsize room)
+{
+	gsize len = 0, n = 0;
+	const guchar *bytes = g_bytes_get_data(data->bytes, &len);
+
+	if (!data->lines) {
+		gsize take = MIN(len - *done, room / 4 * 3);
+
+		*done += take;
+		return wo_b64_put(buf, bytes + *done - take, take);
+	}
+	for (; *done < len && n < room; (*done)++)
+		if (bytes[*done] != '\r' && bytes[*done] != '\n')
+			buf[n++] = (char) bytes[*done];
+	return n;
+}
+
+/* Appends text to pb, with "/" as "\\/" unless flags say otherwise, as
+ * json-c writes a string. */
+static int
+wo_append_escaped(struct printbuf *pb, const char *text, gsize len, int flags)
+{
+	const char *slash;
+
+	while (!(flags & JSON_C_TO_STRING_NOSLASHESCAPE) &&
+	       (slash = memchr(text, '/', len)) != NULL) {
+		if (printbuf_memappend(pb, text, (int) (slash - text)) < 0 ||
+		    printbuf_strappend(pb, "\\/") < 0)
+			return -1;
+		len -= (gsize) (slash - text) + 1;
+		text = slash + 1;
+	}
+	return printbuf_memappend(pb, text, (int) len);
+}
+
+/* The json-c serializer of a lazy Data value. */
+static int
+wo_data_serialize(json_object *jso, struct printbuf *pb, int level, int flags)
+{
+	const wo_data_t *data = json_object_get_userdata(jso);
+	char out[WO_B64_CHUNK / 3 * 4];
+	gsize done = 0, n;
+
+	(void) level;
+	if (wo_holes != NULL) {
+		wo_hole_t hole = { (gsize) printbuf_length(pb) + 1, *data };
+
+		g_bytes_ref(hole.data.bytes);
+		g_array_append_val(wo_holes, hole);
+		return printbuf_strappend(pb, "\"\"");
+	}
+	if (printbuf_strappend(pb, "\"") < 0)
+		return -1;
+	while ((n = wo_data_fill(data, &done, out, sizeof out)) > 0)
+		if (wo_append_escaped(pb, out, n, flags) < 0)
+			return -1;
+	return printbuf_strappend(pb, "\"");
+}
+
+static void
+wo_data_delete(json_object *jso, void *userdata)
+{
+	wo_data_t *data = userdata;
+
+	(void) jso;
+	g_bytes_unref(data->bytes);
+	g_free(data);
+}
+
+/* Whether text holds the base64 text of bytes from offset at, line breaks
+ * aside; sets *end past its last character. */
+static gboolean
+wo_b64_at(const char *text, gsize text_len, gsize at, GBytes *bytes,
+          gsize *end)
+{
+	wo_data_t want = { bytes, FALSE, 0 };
+	char chunk[WO_B64_CHUNK / 3 * 4];
+	gsize done = 0, n, pos = at;
+
+	while ((n = wo_data_fill(&want, &done, chunk, sizeof chunk)) > 0) {
+		for (gsize i = 0; i < n; i++, pos++) {
+			while (pos < text_len &&
+			       (text[pos] == '\r' || text[pos] == '\n'))
+				pos++;
+			if (pos == text_len || text[pos] != chunk[i])
+				return FALSE;
+		}
+	}
+	*end = pos;
+	return TRUE;
+}
+
+/* The part of the message that holds the base64 text of bytes, or NULL.
+ * Only the first places that start alike are tried, so that a message of
+ * many alike lines costs a few passes at most. */
+static GBytes *
+wo_find_b64(GBytes *raw, GBytes *bytes)
+{
+	gsize text_len = 0, at, end;
+	const char *text = g_bytes_get_data(raw, &text_len);
+	const char *hit = text;
+	char probe[WO_PROBE];
+
+	wo_b64_put(probe, g_bytes_get_data(bytes, NULL), WO_PROBE / 4 * 3);
+	for (int i = 0; i < WO_PROBE_HITS; i++) {
+		hit = memmem(hit, text_len - (gsize) (hit - text), probe, WO_PROBE);
+		if (hit == NULL)
+			return NULL;
+		at = (gsize) (hit - text);
+		if (wo_b64_at(text, text_len, at, bytes, &end))
+			return g_bytes_new_from_bytes(raw, at, end - at);
+		hit++;
+	}
+	return NULL;
+}
+
+/* Data for bytes; raw, when given, is the message to look for their
+ * base64 text in. */
 static json_object *
-wo_attachment(const char *name, const guchar *data, gsize len)
+wo_data_new(GBytes *bytes, GBytes *raw)
+{
+	gsize len = g_bytes_get_size(bytes);
+	wo_data_t *data;
+	json_object *value;
+
+	if (len < WO_LAZY_MIN) {
+		g_autofree char *b64 = g_base64_encode(
+			g_bytes_get_data(bytes, NULL), len);
+
+		return json_object_new_string(b64);
+	}
+	data = g_new0(wo_data_t, 1);
+	data->len = (len + 2) / 3 * 4;
+	if (raw != NULL)
+		data->bytes = wo_find_b64(raw, bytes);
+	data->lines = data->bytes != NULL;
+	if (data->bytes == NULL)
+		data->bytes = g_bytes_ref(bytes);
+	value = json_object_new_string("");
+	json_object_set_serializer(value, wo_data_serialize, data,
+	                           wo_data_delete);
+	return value;
+}
+
+static json_object *
+wo_attachment(const char *name, GBytes *data, GBytes *raw)
 {
 	json_object *att = json_object_new_object();
-	g_autofree char *b64 = g_base64_encode(data, len);
 	g_autofree char *valid = g_utf8_make_valid(name ? name : "attachment", -1);
 
-	json_object_object_add(att, "Data", json_object_new_string(b64));
+	json_object_object_add(att, "Data", wo_data_new(data, raw));
 	json_object_object_add(att, "FileName", json_object_new_string(valid));
 	return att;
 }
@@ -436,12 +627,13 @@ wo_add_parts(m2wo_run_t *run, json_object *array)
 	skipped = text_attachments(run->msg->mime, M2WO_MAX_ATTACH_TOTAL, atts);
 	for (guint i = 0; i < atts->len; i++) {
 		m2wo_attachment_t *att = atts->pdata[i];
-		gsize len = 0;
-		const guchar *data = g_bytes_get_data(att->data, &len);
+		gsize len = g_bytes_get_size(att->data);
 		g_autofree char *shown = regex_excerpt(att->filename,
 		                                       WO_EXPLAIN_CHARS);
 
-		json_object_array_add(array, wo_attachment(att->filename, data, len));
+		json_object_array_add(array, wo_attachment(att->filename,
+		                                           att->data,
+		                                           run->msg->raw));
 		explain(run, "Attachments: \"%s\" (%zu bytes)", shown, (size_t)len);
 		used += len;
 	}
@@ -456,8 +648,9 @@ wo_add_parts(m2wo_run_t *run, json_object *array)
 static void
 wo_add_original(m2wo_run_t *run, json_object *array, gsize used)
 {
-	gsize len = 0;
+	gsize len = 0, skip = 0;
 	const guchar *data;
+	g_autoptr(GBytes) message = NULL;
 
 	if (run->msg == NULL || run->msg->raw == NULL)
 		return;
@@ -467,11 +660,10 @@ wo_add_original(m2wo_run_t *run, json_object *array, gsize used)
 	if (len > 5 && memcmp(data, "From ", 5) == 0) {
 		const guchar *nl = memchr(data, '\n', len);
 
-		if (nl != NULL) {
-			len -= (gsize)(nl + 1 - data);
-			data = nl + 1;
-		}
+		if (nl != NULL)
+			skip = (gsize)(nl + 1 - data);
 	}
+	len -= skip;
 	if (used + len > M2WO_MAX_ATTACH_TOTAL) {
 		run->attachments_skipped++;
 		explain(run, "Attachments: message.eml (%zu bytes) skipped, over "
@@ -479,7 +671,10 @@ wo_add_original(m2wo_run_t *run, json_object *array, gsize used)
 		        M2WO_MAX_ATTACH_TOTAL);
 		return;
 	}
-	json_object_array_add(array, wo_attachment("message.eml", data, len));
+	/* A slice of the message, not a copy. */
+	message = g_bytes_new_from_bytes(run->msg->raw, skip, len);
+	json_object_array_add(array, wo_attachment("message.eml", message,
+	                                           NULL));
 	explain(run, "Attachments: \"message.eml\" (%zu bytes, the whole "
 	        "message)", (size_t)len);
 }
@@ -500,17 +695,138 @@ wo_add_attachments(m2wo_run_t *run, json_object *wo)
 		json_object_put(array);
 }
 
+/* ------------------------------------------------------ serialisation */
+
+/*
+ * The JSON of a work order in pieces: json-c writes everything but the
+ * lazy Data values, which leave holes, and the holes are filled with base64
+ * as the text is read. Only the output (or the socket) ever holds the
+ * base64 text.
+ */
+struct m2wo_wo_text {
+	char *skeleton;    /* the JSON with empty holes */
+	gsize skeleton_len;
+	GArray *holes;     /* wo_hole_t, in the order of the text */
+	gsize len;         /* bytes of the whole JSON */
+	gsize pos;         /* read up to here in the skeleton */
+	guint hole;        /* the next hole to fill */
+	gsize done;        /* bytes of its data used */
+	char carry[4];     /* base64 that did not fit the last read */
+	gsize carry_len, carry_off;
+};
+
+static void
+wo_hole_clear(gpointer hole)
+{
+	g_bytes_unref(((wo_hole_t *) hole)->data.bytes);
+}
+
+/* Serialises top with holes. */
+static m2wo_wo_text_t *
+wo_render(json_object *top, int flags)
+{
+	m2wo_wo_text_t *text = g_new0(m2wo_wo_text_t, 1);
+	const char *json;
+	size_t len = 0;
+
+	text->holes = g_array_new(FALSE, FALSE, sizeof(wo_hole_t));
+	g_array_set_clear_func(text->holes, wo_hole_clear);
+	wo_holes = text->holes;
+	json = json_object_to_json_string_length(top, flags, &len);
+	wo_holes = NULL;
+	if (json == NULL)
+		g_array_set_size(text->holes, 0);
+	text->skeleton = g_strndup(json ? json : "", len);
+	text->skeleton_len = len;
+	text->len = len;
+	for (guint i = 0; i < text->holes->len; i++)
+		text->len += g_array_index(text->holes, wo_hole_t, i).data.len;
+	return text;
+}
+
+void
+workorder_text_free(m2wo_wo_text_t *text)
+{
+	if (text == NULL)
+		return;
+	g_free(text->skeleton);
+	g_array_unref(text->holes);
+	g_free(text);
+}
+
+m2wo_wo_text_t *
+workorder_text_new(json_object *workorder, gboolean pretty)
+{
+	g_autoptr(json_object) array = json_object_new_array();
+	int flags = (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED :
+	             JSON_C_TO_STRING_PLAIN) |
+	            JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	json_object_array_add(array, json_object_get(workorder));
+	return wo_render(array, flags);
+}
+
+gsize
+workorder_text_length(const m2wo_wo_text_t *text)
+{
+	return text->len;
+}
+
+/* Copies up to room bytes of from (len bytes, *off of them taken) to buf;
+ * returns how many. */
+static gsize
+wo_copy(char *buf, gsize room, const char *from, gsize len, gsize *off)
+{
+	gsize n = MIN(len - *off, room);
+
+	memcpy(buf, from + *off, n);
+	*off += n;
+	return n;
+}
+
+gsize
+workorder_text_read(m2wo_wo_text_t *text, char *buf, gsize max)
+{
+	gsize n = 0;
+
+	while (n < max) {
+		wo_hole_t *hole = text->hole < text->holes->len ?
+		    &g_array_index(text->holes, wo_hole_t, text->hole) : NULL;
+		gsize end = hole != NULL ? hole->at : text->skeleton_len;
+
+		if (text->carry_off < text->carry_len) {
+			n += wo_copy(buf + n, max - n, text->carry,
+			             text->carry_len, &text->carry_off);
+		} else if (text->pos < end) {
+			n += wo_copy(buf + n, max - n, text->skeleton, end,
+			             &text->pos);
+		} else if (hole == NULL) {
+			break;
+		} else if (text->done == g_bytes_get_size(hole->data.bytes)) {
+			text->hole++;
+			text->done = 0;
+		} else if (max - n < sizeof text->carry) {
+			/* No room for a base64 group: it waits in carry. */
+			text->carry_len = wo_data_fill(&hole->data,
+				&text->done, text->carry, sizeof text->carry);
+			text->carry_off = 0;
+		} else {
+			n += wo_data_fill(&hole->data, &text->done, buf + n, max - n);
+		}
+	}
+	return n;
+}
+
 static gboolean
 wo_check_size(json_object *wo, GError **error)
 {
-	size_t len = 0;
+	g_autoptr(m2wo_wo_text_t) text = wo_render(wo, JSON_C_TO_STRING_PLAIN |
+	                                           JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	json_object_to_json_string_length(wo, JSON_C_TO_STRING_PLAIN |
-	                                  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (len > M2WO_MAX_JSON_SIZE) {
+	if (text->len > M2WO_MAX_JSON_SIZE) {
 		g_set_error(error, M2WO_ERROR, M2WO_ERROR_TOO_LARGE,
 		            "work order JSON of %zu bytes is over the limit of %d",
-		            len, M2WO_MAX_JSON_SIZE);
+		            (size_t) text->len, M2WO_MAX_JSON_SIZE);
 		return FALSE;
 	}
 	return TRUE;
@@ -588,14 +904,10 @@ workorder_missing(json_object *workorder, gboolean skip_customer,
 char *
 workorder_to_json(json_object *workorder, gboolean pretty)
 {
-	json_object *array = json_object_new_array();
-	int flags = (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED :
-	             JSON_C_TO_STRING_PLAIN) |
-	            JSON_C_TO_STRING_NOSLASHESCAPE;
-	char *text;
+	g_autoptr(m2wo_wo_text_t) text = workorder_text_new(workorder, pretty);
+	char *out = g_malloc(text->len + 1);
+	gsize n = workorder_text_read(text, out, text->len);
 
-	json_object_array_add(array, json_object_get(workorder));
-	text = g_strdup(json_object_to_json_string_ext(array, flags));
-	json_object_put(array);
-	return text;
+	out[n] = '\0';
+	return out;
 }
