@@ -167,6 +167,8 @@ typedef struct {
 	char *from_name;         /* decoded display name; "" when absent */
 	char *reply_to;          /* addr-spec of Reply-To, or NULL */
 	char *message_id;        /* without angle brackets, or NULL */
+	char *queue_id;          /* Postfix's, from the topmost Received, or
+	                          * NULL */
 	char *body;              /* body text, UTF-8, "\n" line ends, capped */
 	gboolean body_from_html; /* body came from a text/html part */
 	gboolean body_truncated; /* body was cut at M2WO_MAX_TEXT_SIZE */

@@ -81,7 +81,10 @@ static GArray *audit_fields(const m2wo_run_t *run, int exit_code)
 	if (run->msg != NULL && run->msg->message_id != NULL
 	    && *run->msg->message_id != '\0')
 		message_id = g_strdup_printf("<%s>", run->msg->message_id);
-	add_str(fields, "queue_id", run->queue_id);
+	/* -q names the attempt; without it (local(8), procmail, maildrop,
+	 * --drop) Postfix's Received header names the message. */
+	add_str(fields, "queue_id", run->queue_id != NULL ? run->queue_id
+	        : run->msg != NULL ? run->msg->queue_id : NULL);
 	add_str(fields, "message_id", message_id);
 	/* The null sender is a fact worth logging, not an unknown. */
 	add_str(fields, "sender", run->sender != NULL && *run->sender == '\0'

@@ -249,6 +249,56 @@ parse_addresses(m2wo_msg_t *msg)
 		g_clear_pointer(&msg->reply_to, g_free);
 }
 
+/* Postfix's queue ID in a Received header it wrote: "by HOST (Postfix)
+ * with ESMTP id 4BVK12" or "by HOST (Postfix, from userid 0) id 4BVK12".
+ * Used for the topmost one only, which the MTA that delivered the message
+ * writes, so that a sender cannot choose it; local(8), procmail and
+ * maildrop pass no queue ID to m2wo. NULL when it is not there. */
+/* The end of the first " by HOST (Postfix...)" in text, or NULL. */
+static const char *
+parse_postfix_by(const char *text)
+{
+	for (const char *by = strstr(text, " by "); by != NULL;
+	     by = strstr(by, " by ")) {
+		by += 4;
+		while (*by == ' ')
+			by++;
+		by += strcspn(by, " ");
+		if (g_str_has_prefix(by, " (Postfix"))
+			return strchr(by, ')');
+	}
+	return NULL;
+}
+
+static char *
+parse_queue_id(GMimeHeader *received)
+{
+	g_autofree char *value = NULL;
+	const char *end, *id;
+	gsize len;
+
+	if (received == NULL)
+		return NULL;
+	value = g_strconcat(" ", g_mime_header_get_raw_value(received), NULL);
+	for (char *p = value; *p != '\0'; p++) {
+		if (g_ascii_isspace(*p))
+			*p = ' ';
+	}
+	end = parse_postfix_by(value);
+	id = end != NULL ? strstr(end, " id ") : NULL;
+	if (id == NULL || memchr(end, ';', (gsize) (id - end)) != NULL)
+		return NULL;
+	id += 4;
+	while (*id == ' ')
+		id++;
+	len = strspn(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "abcdefghijklmnopqrstuvwxyz");
+	if (len == 0 || len > 32 || (id[len] != '\0' && id[len] != ' ' &&
+	                             id[len] != ';'))
+		return NULL;
+	return g_strndup(id, len);
+}
+
 static void
 parse_headers(m2wo_msg_t *msg)
 {
@@ -263,6 +313,8 @@ parse_headers(m2wo_msg_t *msg)
 	msg->message_id = parse_clean(g_mime_message_get_message_id(msg->mime));
 	if (msg->message_id != NULL && msg->message_id[0] == '\0')
 		g_clear_pointer(&msg->message_id, g_free);
+	msg->queue_id = parse_queue_id(g_mime_header_list_get_header(list,
+	                                                             "Received"));
 	parse_addresses(msg);
 }
 
@@ -374,6 +426,7 @@ msg_free(m2wo_msg_t *msg)
 	g_free(msg->from_name);
 	g_free(msg->reply_to);
 	g_free(msg->message_id);
+	g_free(msg->queue_id);
 	g_free(msg->body);
 	g_free(msg);
 }

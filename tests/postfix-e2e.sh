@@ -398,8 +398,8 @@ for pair in "$Q1 created" "$Q2 created" "$Q3 tempfail" "$Q3 created" \
 	is "$(audit_count queue_id="$1" outcome="$2")" 1 \
 		"audit record queue_id=$1 outcome=$2"
 done
-is "$(audit_count recipient=workorders@localhost sender=tester@localhost outcome=created)" 1 \
-	"audit record for the aliases path, envelope from SENDER/RECIPIENT"
+is "$(audit_count recipient=workorders@localhost sender=tester@localhost outcome=created queue_id="$Q8")" 1 \
+	"audit record for the aliases path: envelope from SENDER/RECIPIENT, queue id from Received"
 is "$(audit_count recipient=desk@workorders.example sender=tester@localhost queue_id="$Q1")" 1 \
 	"audit record for the pipe path carries the envelope"
 ! grep -Fq -e "$TOKEN" -e "$SOFTWARE_TOKEN" "$T/maillog" "$AUDIT"

@@ -404,6 +404,47 @@ test_headers_only(void)
 	g_assert_cmpstr(msg->body, ==, "");
 }
 
+/* ------------------------------------------------------- queue ID */
+
+typedef struct {
+	const char *name;
+	const char *headers;
+	const char *want;        /* NULL: none */
+} queue_case_t;
+
+static const queue_case_t queue_cases[] = {
+	{ "smtpd", "Received: from mx.example.net (mx.example.net "
+	  "[192.0.2.7])\n\tby mail.example.nl (Postfix) with ESMTPS id "
+	  "4BVK12QZ7Xz1\n\tfor <storing@example.nl>; Thu, 3 Dec 2026 "
+	  "10:00:00 +0100\n", "4BVK12QZ7Xz1" },
+	{ "pickup", "Received: by mail.example.nl (Postfix, from userid 0)\n"
+	  "\tid 3F1A2B; Thu, 3 Dec 2026 10:00:00 +0100\n", "3F1A2B" },
+	{ "helo-by", "Received: from by (unknown [192.0.2.7]) by mx.example.nl "
+	  "(Postfix) with SMTP id 7C0FFE; Thu, 3 Dec 2026\n", "7C0FFE" },
+	/* Only the topmost header counts: the lower ones are the sender's. */
+	{ "not-topmost", "Received: from mx (mx [192.0.2.7]) by mail.example.nl "
+	  "(Exim 4.96) with esmtp id 1abc-000Z; Thu\nReceived: by evil "
+	  "(Postfix) id FORGED; Thu\n", NULL },
+	{ "other-mta", "Received: from a by mail.example.nl (8.17.1/8.17.1) "
+	  "with ESMTP id 4BVK12; Thu\n", NULL },
+	{ "id-after-date", "Received: by mail.example.nl (Postfix); Thu, 3 Dec "
+	  "2026 id 4BVK12\n", NULL },
+	{ "odd-id", "Received: by mail.example.nl (Postfix) id 4BV-K12; Thu\n",
+	  NULL },
+	{ "none", "X-Mailer: test\n", NULL },
+};
+
+static void
+test_queue_case(gconstpointer data)
+{
+	const queue_case_t *c = data;
+	g_autofree char *raw = g_strconcat(c->headers, "From: a@example.com\n"
+	                                   "Subject: s\n\nbody\n", NULL);
+	g_autoptr(m2wo_msg_t) msg = parse_str(raw);
+
+	g_assert_cmpstr(msg->queue_id, ==, c->want);
+}
+
 /* ------------------------------------------------------- bad input */
 
 typedef struct {
@@ -875,6 +916,7 @@ main(int argc, char **argv)
 	                test_header_invalid_encoded_word);
 	g_test_add_func("/parse/mbox-from-line", test_mbox_from_line);
 	g_test_add_func("/parse/headers-only", test_headers_only);
+	ADD_TABLE("/parse/queue-id/", queue_cases, test_queue_case);
 	ADD_TABLE("/parse/bad/", bad_cases, test_bad_case);
 	g_test_add_func("/parse/header-too-large", test_header_too_large);
 	g_test_add_func("/parse/header-under-limit", test_header_under_limit);
