@@ -224,8 +224,9 @@ void explain(m2wo_run_t *run, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 /* Reads all of fd into memory, refusing more than max bytes
  * (M2WO_ERROR_TOO_LARGE); a read that fails is M2WO_ERROR_INTERNAL (4.3.0:
- * the MTA keeps the message). Returns a new GBytes. */
-GBytes *input_read_fd(int fd, gsize max, GError **error);
+ * the MTA keeps the message), no end by deadline_us (monotonic; 0: none)
+ * M2WO_ERROR_DEADLINE. Returns a new GBytes. */
+GBytes *input_read_fd(int fd, gsize max, gint64 deadline_us, GError **error);
 /* The same for a file path. */
 GBytes *input_read_file(const char *path, gsize max, GError **error);
 

@@ -17,40 +17,61 @@
 
 G_DEFINE_QUARK(m2wo-error-quark, m2wo_error)
 
-/* Waits until a non-blocking descriptor has data again; FALSE on error. */
+/* Waits until fd has data (or its end) to read, at most until deadline_us
+ * (monotonic; 0: no limit). FALSE with errno on error, ETIMEDOUT when the
+ * deadline passed. */
 static gboolean
-input_wait_readable(int fd)
+input_wait_readable(int fd, gint64 deadline_us)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-	while (poll(&pfd, 1, -1) < 0) {
+	for (;;) {
+		int timeout = -1, n;
+
+		if (deadline_us != 0) {
+			gint64 left = deadline_us - g_get_monotonic_time();
+
+			timeout = left > 0 ? (int) MIN((left + 999) / 1000,
+			                               (gint64) G_MAXINT) : 0;
+		}
+		n = poll(&pfd, 1, timeout);
+		if (n > 0)
+			return TRUE;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return FALSE;
+		}
 		if (errno != EINTR)
 			return FALSE;
 	}
-	return TRUE;
 }
 
-/* One read(2) that survives signals and non-blocking descriptors.
- * Returns the byte count, 0 at end of file, -1 with errno on failure. */
+/* One read(2) that survives signals and non-blocking descriptors, and
+ * waits no longer than deadline_us (0: no limit): a sender that stops
+ * before the end must not hold the run past its deadline. Returns the
+ * byte count, 0 at end of file, -1 with errno on failure. */
 static gssize
-input_read_some(int fd, guint8 *buf, gsize want)
+input_read_some(int fd, guint8 *buf, gsize want, gint64 deadline_us)
 {
 	for (;;) {
-		gssize n = read(fd, buf, want);
+		gssize n;
 
+		if (deadline_us != 0 && !input_wait_readable(fd, deadline_us))
+			return -1;
+		n = read(fd, buf, want);
 		if (n >= 0)
 			return n;
 		if (errno == EINTR)
 			continue;
 		if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    input_wait_readable(fd))
+		    input_wait_readable(fd, deadline_us))
 			continue;
 		return -1;
 	}
 }
 
 GBytes *
-input_read_fd(int fd, gsize max, GError **error)
+input_read_fd(int fd, gsize max, gint64 deadline_us, GError **error)
 {
 	g_autoptr(GByteArray) buf = g_byte_array_new();
 	/* One byte more than allowed tells "exactly max" from "too much". */
@@ -62,7 +83,14 @@ input_read_fd(int fd, gsize max, GError **error)
 		gssize n;
 
 		g_byte_array_set_size(buf, old + want);
-		n = input_read_some(fd, buf->data + old, want);
+		n = input_read_some(fd, buf->data + old, want, deadline_us);
+		if (n < 0 && errno == ETIMEDOUT) {
+			g_set_error(error, M2WO_ERROR, M2WO_ERROR_DEADLINE,
+			            "the message did not end within the deadline "
+			            "(%u bytes read)",
+			            old);
+			return NULL;
+		}
 		if (n < 0) {
 			int saved = errno;
 
@@ -109,7 +137,7 @@ input_read_file(const char *path, gsize max, GError **error)
 		            path, max);
 		return NULL;
 	}
-	bytes = input_read_fd(fd, max, error);
+	bytes = input_read_fd(fd, max, 0, error);
 	close(fd);
 	if (bytes == NULL)
 		g_prefix_error(error, "%s: ", path);

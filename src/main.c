@@ -224,7 +224,8 @@ main_pipe(m2wo_config_t *config)
 	main_envelope(run);
 	signal(SIGALRM, main_alarm);
 	alarm((unsigned)config->deadline + M2WO_DEADLINE_GRACE);
-	raw = input_read_fd(STDIN_FILENO, config->max_message_size, &error);
+	raw = input_read_fd(STDIN_FILENO, config->max_message_size,
+	                    run->deadline_us, &error);
 	if (raw == NULL) {
 		outcome_from_error(run, error);
 		code = outcome_exit_code(run->outcome);

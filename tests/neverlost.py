@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -272,6 +273,43 @@ def test_deadline(sim):
         want(not sim.workorders(), "deadline, %s: no work order" % name,
              workorder_nos(sim), "none")
         sim_reset(sim)
+
+
+def test_stalled_input(sim):
+    """A sender that stops before the end of the message and never closes
+    the pipe: the deadline ends the read, with a tempfail and an audit
+    record, well before the last-resort alarm (deadline + 5 s)."""
+    conf = setup("stalled", sim, deadline=2)
+    state["serial"] += 1
+    queue_id = "NL%04d" % state["serial"]
+    start = time.monotonic()
+    proc = subprocess.Popen([BIN, "-c", conf, "-f", JAN, "-q", queue_id],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdin.write(mail("stalled")[:300])
+    proc.stdin.flush()
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+    elapsed = time.monotonic() - start
+    proc.stdin.close()
+    out = proc.stdout.read().decode("utf-8", "replace")
+    proc.stdout.close()
+    proc.stderr.close()
+    state["audited"] += 1
+    state["queued"].append(queue_id)
+    r = Result(code, out, "", queue_id, elapsed)
+    want(r.code == 75 and r.first.startswith("4.4.7"),
+         "stalled input: exit 75, 4.4.7 deadline", r, "exit=75 first=4.4.7")
+    want(2 <= r.elapsed < 6, "stalled input: ends at the deadline (2 s)",
+         "%.1f s" % r.elapsed, "2 s to 6 s (the alarm is at 7 s)")
+    want(r.outcome == "tempfail" and "deadline" in r.rec.get("reason", ""),
+         "stalled input: an audit record says so", r.rec,
+         "outcome=tempfail, reason about the deadline")
+    want(not sim.workorders(), "stalled input: no work order",
+         workorder_nos(sim), "none")
 
 
 # ---------------------------------------------------------------- policies
@@ -662,7 +700,8 @@ def test_getworkorder_journal():
 def main():
     with simlib.Sim() as sim:
         for test in (test_dedupe, test_lost_reply, test_dedupe_off,
-                     test_deadline, test_unmatched, test_on_reject,
+                     test_deadline, test_stalled_input,
+                     test_unmatched, test_on_reject,
                      test_on_autoreply, test_round_trip,
                      test_quarantine_failure, test_dry_runs,
                      test_daily_limit):

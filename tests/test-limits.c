@@ -82,7 +82,7 @@ test_input_size(gconstpointer data)
 		if (way == 0) {
 			int fd = open(path, O_RDONLY);
 
-			got = input_read_fd(fd, M2WO_DEF_MAX_MESSAGE_SIZE, &error);
+			got = input_read_fd(fd, M2WO_DEF_MAX_MESSAGE_SIZE, 0, &error);
 			close(fd);
 		} else {
 			got = input_read_file(path, M2WO_DEF_MAX_MESSAGE_SIZE, &error);

@@ -833,7 +833,7 @@ test_input_case(gconstpointer data)
 	const input_case_t *c = data;
 	int fd = temp_file_with(c->size);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) bytes = input_read_fd(fd, c->max, &error);
+	g_autoptr(GBytes) bytes = input_read_fd(fd, c->max, 0, &error);
 	off_t pos = lseek(fd, 0, SEEK_CUR);
 
 	close(fd);
@@ -858,11 +858,38 @@ test_input_pipe(void)
 	g_assert_cmpint(pipe(fds), ==, 0);
 	g_assert_cmpint(write(fds[1], "From: a@b\n\nhi\n", 14), ==, 14);
 	close(fds[1]);
-	bytes = input_read_fd(fds[0], 1000, &error);
+	bytes = input_read_fd(fds[0], 1000, 0, &error);
 	close(fds[0]);
 	g_assert_no_error(error);
 	g_assert_cmpmem(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes),
 	                "From: a@b\n\nhi\n", 14);
+}
+
+/* A writer that stops before the end (its side stays open) ends the read
+ * at the deadline, as a deadline error; one that ends in time does not. */
+static void
+test_input_deadline(void)
+{
+	int fds[2];
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	gint64 start = g_get_monotonic_time();
+
+	g_assert_cmpint(pipe(fds), ==, 0);
+	g_assert_cmpint(write(fds[1], "From: a@b\n\n", 12), ==, 12);
+	bytes = input_read_fd(fds[0], 1000, start + 200 * 1000, &error);
+	g_assert_null(bytes);
+	g_assert_error(error, M2WO_ERROR, M2WO_ERROR_DEADLINE);
+	g_assert_nonnull(strstr(error->message, "12 bytes read"));
+	g_assert_cmpint(g_get_monotonic_time() - start, >=, 200 * 1000);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
+	g_clear_error(&error);
+	close(fds[1]);
+	bytes = input_read_fd(fds[0], 1000,
+	                      g_get_monotonic_time() + G_USEC_PER_SEC, &error);
+	close(fds[0]);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_bytes_get_size(bytes), ==, 0);
 }
 
 static void
@@ -932,6 +959,7 @@ main(int argc, char **argv)
 	g_test_add_func("/text/attachments/not-body", test_attachments_not_body);
 	ADD_TABLE("/input/fd/", input_cases, test_input_case);
 	g_test_add_func("/input/pipe", test_input_pipe);
+	g_test_add_func("/input/deadline", test_input_deadline);
 	g_test_add_func("/input/file-errors", test_input_file_errors);
 	return g_test_run();
 }
