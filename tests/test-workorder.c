@@ -2,8 +2,9 @@
  * test-workorder.c: unit tests of workorder.c: the field table (15 required
  * fields, which fields forced.* may set), building from a relation and forced
  * templates (forced wins), the contact-person fallback, the invoice relation,
- * type conversion, cutting at a UTF-8 boundary, attachments, the missing
- * list, and the JSON text that is posted.
+ * type conversion, cutting at a UTF-8 boundary, attachments (large ones:
+ * their Data in every way the work order is written), the missing list,
+ * and the JSON text that is posted.
  */
 #include <string.h>
 
@@ -565,6 +566,437 @@ test_attach_parts(void)
 	fixture_clear(&f);
 }
 
+/* ------------------------------------------------------------ large data */
+
+/*
+ * Data of 64 KiB or more is written only when the work order is
+ * serialised: from the base64 text in the message when that is exactly
+ * the text g_base64_encode gives (line breaks aside), else from the
+ * decoded bytes. The cases below build real messages, parse them as m2wo
+ * does and compare the Data that comes out with g_base64_encode of the
+ * bytes, for layouts the text can be taken from and layouts that GMime
+ * decodes to the same bytes but whose text m2wo must not copy.
+ */
+#define LARGE_SIZE   200000   /* bytes; 200000 % 3 == 2: one "=" */
+#define LARGE_LAZY   65536    /* where Data starts to be written late */
+
+typedef struct {
+	const char *name;
+	const char *eol;         /* line end of the whole message */
+	gsize columns;           /* base64 characters a line */
+	const char *inside;      /* put in the middle of every line, or NULL */
+	const char *trailing;    /* put at the end of every line, or NULL */
+	gboolean blank_after;    /* a blank line after the base64 */
+	gboolean loose_bits;     /* the last character has unused bits set */
+} layout_t;
+
+static const layout_t layouts[] = {
+	/* The canonical text, cut into lines: m2wo may send it as it is. */
+	{ .name = "crlf-76", .eol = "\r\n", .columns = 76 },
+	{ .name = "lf-76", .eol = "\n", .columns = 76 },
+	{ .name = "lf-64", .eol = "\n", .columns = 64 },
+	{ .name = "crlf-76-blank-line-after", .eol = "\r\n", .columns = 76,
+	  .blank_after = TRUE },
+	/* GMime skips what is not base64 and ignores the unused bits: the
+	 * bytes are the same, the text is not theirs. A space at the end of
+	 * a line is only seen after the first 76 characters matched. */
+	{ .name = "crlf-76-space-inside", .eol = "\r\n", .columns = 76,
+	  .inside = " " },
+	{ .name = "lf-76-tab-and-dot-inside", .eol = "\n", .columns = 76,
+	  .inside = "\t." },
+	{ .name = "crlf-76-trailing-space", .eol = "\r\n", .columns = 76,
+	  .trailing = " " },
+	{ .name = "lf-76-loose-bits", .eol = "\n", .columns = 76,
+	  .loose_bits = TRUE },
+};
+
+#define LAYOUT_CRLF (&layouts[0])
+#define LAYOUT_LF (&layouts[1])
+#define LAYOUT_SPACE (&layouts[4])
+
+typedef struct {
+	GBytes *bytes;
+	const layout_t *layout;
+} large_part_t;
+
+/* len bytes that look random and are the same in every run, so that the
+ * base64 holds every character, "/" included. */
+static GBytes *
+large_bytes(gsize len, guint32 seed)
+{
+	GRand *rand = g_rand_new_with_seed(seed);
+	guchar *data = g_malloc(len);
+
+	for (gsize i = 0; i < len; i++)
+		data[i] = (guchar) g_rand_int_range(rand, 0, 256);
+	g_rand_free(rand);
+	return g_bytes_new_take(data, len);
+}
+
+static char *
+large_b64(GBytes *bytes)
+{
+	return g_base64_encode(g_bytes_get_data(bytes, NULL),
+	                       g_bytes_get_size(bytes));
+}
+
+/* Sets the lowest bit of the last character before the padding, which
+ * decoders drop: the same bytes, another text. */
+static void
+large_loosen(char *b64)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *last = strchr(b64, '=');
+
+	g_assert_nonnull(last);
+	g_assert_true(last > b64);
+	last--;
+	*last = alphabet[(strchr(alphabet, *last) - alphabet) | 1];
+}
+
+/* Appends the base64 of part's bytes in lines as its layout says. */
+static void
+large_append_b64(GString *raw, const large_part_t *part)
+{
+	const layout_t *layout = part->layout;
+	g_autofree char *b64 = large_b64(part->bytes);
+	gsize len = strlen(b64);
+
+	if (layout->loose_bits)
+		large_loosen(b64);
+	for (gsize at = 0; at < len; at += layout->columns) {
+		gsize line = MIN(len - at, layout->columns), half = line / 2;
+
+		g_string_append_len(raw, b64 + at, half);
+		if (layout->inside != NULL)
+			g_string_append(raw, layout->inside);
+		g_string_append_len(raw, b64 + at + half, line - half);
+		if (layout->trailing != NULL)
+			g_string_append(raw, layout->trailing);
+		g_string_append(raw, layout->eol);
+	}
+	if (layout->blank_after)
+		g_string_append(raw, layout->eol);
+}
+
+/* A message (after mbox, a "From " line, when not NULL) of a text part
+ * and one base64 attachment part per part, named big0.bin and so on. */
+static GBytes *
+large_message(const char *mbox, const large_part_t *parts, guint n)
+{
+	const char *eol = parts[0].layout->eol;
+	GString *raw = g_string_new(mbox);
+
+	g_string_append_printf(raw, "From: Jan <jan@example.com>%s"
+	                       "Subject: tekening%sMIME-Version: 1.0%s"
+	                       "Content-Type: multipart/mixed; boundary=XX%s%s"
+	                       "--XX%sContent-Type: text/plain%s%s"
+	                       "Zie bijlage.%s", eol, eol, eol, eol, eol, eol,
+	                       eol, eol, eol);
+	for (guint i = 0; i < n; i++) {
+		g_string_append_printf(raw, "--XX%s"
+		                       "Content-Type: application/octet-stream%s"
+		                       "Content-Disposition: attachment; "
+		                       "filename=big%u.bin%s"
+		                       "Content-Transfer-Encoding: base64%s%s",
+		                       eol, eol, i, eol, eol, eol);
+		large_append_b64(raw, &parts[i]);
+	}
+	g_string_append_printf(raw, "--XX--%s", eol);
+	return g_string_free_to_bytes(raw);
+}
+
+/* Parses raw as m2wo does (the parts then refer to raw's bytes) and builds
+ * the work order with the message's attachments, and with the message
+ * itself when original. */
+static void
+large_build(fixture_t *f, GBytes *raw, gboolean original)
+{
+	g_autoptr(GError) error = NULL;
+
+	fixture_init(f, RELATION_ACME);
+	f->conf.parse_attachments = TRUE;
+	f->conf.attach_original = original;
+	f->run.msg = msg_parse(raw, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(f->run.msg);
+	build_ok(f);
+}
+
+static void
+large_clear(fixture_t *f)
+{
+	msg_free(f->run.msg);
+	f->run.msg = &f->msg;
+	fixture_clear(f);
+}
+
+/* Data of attachment i in JSON text of a work order or an array of one;
+ * new string, NULL when there is none. */
+static char *
+json_data(const char *json, guint i)
+{
+	json_object *top = json_tokener_parse(json);
+	json_object *wo = top, *atts = NULL, *data = NULL;
+	char *got = NULL;
+
+	if (json_object_is_type(top, json_type_array))
+		wo = json_object_array_get_idx(top, 0);
+	if (json_object_object_get_ex(wo, "Attachments", &atts) &&
+	    json_object_object_get_ex(json_object_array_get_idx(atts, i),
+	                              "Data", &data))
+		got = g_strdup(json_object_get_string(data));
+	json_object_put(top);
+	return got;
+}
+
+/* Fails the case when got is not want; says where they part, since both
+ * are too long to print. what is freed. */
+static void
+assert_same(char *what, const char *got, const char *want)
+{
+	gsize at = 0;
+
+	if (got == NULL || strcmp(got, want) != 0) {
+		while (got != NULL && got[at] != '\0' && got[at] == want[at])
+			at++;
+		g_test_message("%s: got %zu bytes, want %zu; they differ at %zu",
+		               what, got ? strlen(got) : 0, strlen(want), at);
+		g_test_fail();
+	}
+	g_free(what);
+}
+
+/* Data of attachment i as posted and as --dry-run prints it. */
+static void
+assert_posted(fixture_t *f, guint i, const char *want)
+{
+	for (int pretty = 0; pretty <= 1; pretty++) {
+		g_autofree char *json = workorder_to_json(f->run.workorder, pretty);
+		g_autofree char *got = json_data(json, i);
+
+		assert_same(g_strdup_printf("%s Data %u", pretty ? "pretty" : "plain",
+		                            i), got, want);
+	}
+}
+
+static const int json_c_flags[] = {
+	JSON_C_TO_STRING_PLAIN,
+	JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED,
+	JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+	JSON_C_TO_STRING_NOSLASHESCAPE,
+};
+
+/* Data of attachment i when json-c serialises the work order itself:
+ * the whole text, with "/" as "\/" unless the flags say otherwise, as
+ * json-c writes any string. */
+static void
+assert_json_c(fixture_t *f, guint i, const char *want)
+{
+	for (gsize k = 0; k < G_N_ELEMENTS(json_c_flags); k++) {
+		int flags = json_c_flags[k];
+		const char *json = json_object_to_json_string_ext(f->run.workorder,
+		                                                  flags);
+		g_autofree char *got = json_data(json, i);
+		g_auto(GStrv) pieces = g_strsplit(want, "/", -1);
+		g_autofree char *text = g_strjoinv(
+			flags & JSON_C_TO_STRING_NOSLASHESCAPE ? "/" : "\\/", pieces);
+		g_autofree char *quoted = g_strdup_printf("\"%s\"", text);
+
+		assert_same(g_strdup_printf("json-c flags %#x, Data %u",
+		                            (unsigned) flags, i), got, want);
+		if (strstr(json, quoted) == NULL) {
+			g_test_message("json-c flags %#x: Data %u not written as "
+			               "json-c writes a string", (unsigned) flags, i);
+			g_test_fail();
+		}
+	}
+}
+
+static void
+test_large_layout(gconstpointer data)
+{
+	const layout_t *layout = data;
+	large_part_t part = { large_bytes(LARGE_SIZE, 1), layout };
+	g_autoptr(GBytes) raw = large_message(NULL, &part, 1);
+	g_autofree char *want = large_b64(part.bytes);
+	fixture_t f;
+
+	large_build(&f, raw, FALSE);
+	/* GMime decoded every byte: what differs below is m2wo's. */
+	assert_contains(f.run.explain->str, "\"big0.bin\" (200000 bytes)");
+	assert_posted(&f, 0, want);
+	large_clear(&f);
+	g_bytes_unref(part.bytes);
+}
+
+/* Two large attachments, one whose text is in the message and one whose
+ * is not, with a small one between them: three kinds of Data in one
+ * text. Lengths 66001 and 65537 end in "==" and "=". */
+static GBytes *
+large_mixed(large_part_t parts[3])
+{
+	parts[0] = (large_part_t) { large_bytes(66001, 2), LAYOUT_CRLF };
+	parts[1] = (large_part_t) { large_bytes(100, 3), LAYOUT_CRLF };
+	parts[2] = (large_part_t) { large_bytes(65537, 4), LAYOUT_SPACE };
+	return large_message(NULL, parts, 3);
+}
+
+static void
+large_mixed_free(large_part_t parts[3])
+{
+	for (int i = 0; i < 3; i++)
+		g_bytes_unref(parts[i].bytes);
+}
+
+/* Reads the whole text in pieces of size bytes, each into a buffer of
+ * exactly that size (so that AddressSanitizer sees a read that writes
+ * past it); *length is what workorder_text_length said. */
+static char *
+read_pieces(json_object *wo, gboolean pretty, gsize size, gsize *length)
+{
+	g_autoptr(m2wo_wo_text_t) text = workorder_text_new(wo, pretty);
+	g_autofree char *buf = g_malloc(size);
+	GString *out = g_string_new(NULL);
+	gsize n;
+
+	*length = workorder_text_length(text);
+	while ((n = workorder_text_read(text, buf, size)) > 0) {
+		g_assert_cmpuint(n, <=, size);
+		g_string_append_len(out, buf, n);
+		/* A read that never ends fails here, not by a timeout. */
+		g_assert_cmpuint(out->len, <=, *length);
+	}
+	/* libcurl may ask again after the end. */
+	g_assert_cmpuint(workorder_text_read(text, buf, size), ==, 0);
+	return g_string_free(out, FALSE);
+}
+
+static const gsize piece_sizes[] = {
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16384, 1 << 20,
+};
+
+/* The POST body is read in pieces of whatever size libcurl asks for; a
+ * base64 group (4 characters) cut by a piece must come out whole. */
+static void
+test_large_pieces(void)
+{
+	large_part_t parts[3];
+	g_autoptr(GBytes) raw = large_mixed(parts);
+	fixture_t f;
+
+	large_build(&f, raw, FALSE);
+	for (int pretty = 0; pretty <= 1; pretty++) {
+		g_autofree char *want = workorder_to_json(f.run.workorder, pretty);
+
+		for (gsize i = 0; i < G_N_ELEMENTS(piece_sizes); i++) {
+			gsize length = 0;
+			g_autofree char *got = read_pieces(f.run.workorder, pretty,
+			                                   piece_sizes[i], &length);
+
+			assert_same(g_strdup_printf("pieces of %zu bytes, pretty %d",
+			                            piece_sizes[i], pretty), got, want);
+			g_assert_cmpuint(length, ==, strlen(want));
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		g_autofree char *want = large_b64(parts[i].bytes);
+
+		assert_posted(&f, (guint) i, want);
+	}
+	large_clear(&f);
+	large_mixed_free(parts);
+}
+
+/* json-c serialises the work order itself when asked (a log, a debug
+ * print): Data must not come out empty or half there. */
+static void
+test_large_json_c(void)
+{
+	large_part_t parts[3];
+	g_autoptr(GBytes) raw = large_mixed(parts);
+	fixture_t f;
+
+	large_build(&f, raw, FALSE);
+	for (int i = 0; i < 3; i++) {
+		g_autofree char *want = large_b64(parts[i].bytes);
+
+		assert_json_c(&f, (guint) i, want);
+		/* and the posted text after it is still whole */
+		assert_posted(&f, (guint) i, want);
+	}
+	large_clear(&f);
+	large_mixed_free(parts);
+}
+
+/* One byte under 64 KiB is a plain string, 64 KiB is written late; both
+ * give the same Data, whether the text is in the message or not. */
+typedef struct {
+	const char *name;
+	gsize size;
+	const layout_t *layout;
+} boundary_case_t;
+
+static const boundary_case_t boundary_cases[] = {
+	{ "under-text-in-message", LARGE_LAZY - 1, LAYOUT_CRLF },
+	{ "under-text-not-in-message", LARGE_LAZY - 1, LAYOUT_SPACE },
+	{ "at-text-in-message", LARGE_LAZY, LAYOUT_CRLF },
+	{ "at-text-not-in-message", LARGE_LAZY, LAYOUT_SPACE },
+};
+
+static void
+test_large_boundary(gconstpointer data)
+{
+	const boundary_case_t *c = data;
+	large_part_t part = { large_bytes(c->size, 5), c->layout };
+	g_autoptr(GBytes) raw = large_message(NULL, &part, 1);
+	g_autofree char *want = large_b64(part.bytes);
+	fixture_t f;
+	json_object *atts = NULL, *value;
+
+	large_build(&f, raw, FALSE);
+	g_assert_true(json_object_object_get_ex(f.run.workorder, "Attachments",
+	                                        &atts));
+	value = json_object_object_get(json_object_array_get_idx(atts, 0),
+	                               "Data");
+	/* m2wo.h: a Data written late reads as "" through json-c; this
+	 * tells which side of the boundary the case is on. */
+	assert_same(g_strdup("Data through json_object_get_string"),
+	            json_object_get_string(value),
+	            c->size < LARGE_LAZY ? want : "");
+	assert_posted(&f, 0, want);
+	assert_json_c(&f, 0, want);
+	large_clear(&f);
+	g_bytes_unref(part.bytes);
+}
+
+/* attach_original: the whole message, less local(8)'s "From " line,
+ * after the large attachment that is also in it. */
+static void
+test_large_original(gconstpointer data)
+{
+	const char *mbox = data;
+	large_part_t part = { large_bytes(LARGE_SIZE, 6), LAYOUT_LF };
+	g_autoptr(GBytes) raw = large_message(mbox, &part, 1);
+	gsize skip = mbox ? strlen(mbox) : 0;
+	g_autofree char *want = g_base64_encode(
+		(const guchar *) g_bytes_get_data(raw, NULL) + skip,
+		g_bytes_get_size(raw) - skip);
+	g_autofree char *want_part = large_b64(part.bytes);
+	fixture_t f;
+
+	g_assert_cmpuint(g_bytes_get_size(raw) - skip, >, LARGE_LAZY);
+	large_build(&f, raw, TRUE);
+	assert_contains(f.run.explain->str, "\"message.eml\"");
+	assert_posted(&f, 0, want_part);
+	assert_posted(&f, 1, want);
+	assert_json_c(&f, 1, want);
+	large_clear(&f);
+	g_bytes_unref(part.bytes);
+}
+
 /* ------------------------------------------------------------ output */
 
 static void
@@ -655,6 +1087,25 @@ main(int argc, char **argv)
 	g_test_add_func("/workorder/attach/original-over-cap",
 	                test_attach_original_over_cap);
 	g_test_add_func("/workorder/attach/parts", test_attach_parts);
+	for (gsize i = 0; i < G_N_ELEMENTS(layouts); i++) {
+		g_autofree char *path = g_strconcat("/workorder/large/layout/",
+		                                    layouts[i].name, NULL);
+
+		g_test_add_data_func(path, &layouts[i], test_large_layout);
+	}
+	g_test_add_func("/workorder/large/pieces", test_large_pieces);
+	g_test_add_func("/workorder/large/json-c", test_large_json_c);
+	for (gsize i = 0; i < G_N_ELEMENTS(boundary_cases); i++) {
+		g_autofree char *path = g_strconcat("/workorder/large/boundary/",
+		                                    boundary_cases[i].name, NULL);
+
+		g_test_add_data_func(path, &boundary_cases[i], test_large_boundary);
+	}
+	g_test_add_data_func("/workorder/large/original", NULL,
+	                     test_large_original);
+	g_test_add_data_func("/workorder/large/original-mbox",
+	                     "From jan@example.com Thu Dec  3 18:44:01 2026\n",
+	                     test_large_original);
 	g_test_add_func("/workorder/missing/trimmed", test_missing_trimmed);
 	g_test_add_func("/workorder/json/array-no-slash-escape", test_to_json);
 	rc = g_test_run();
