@@ -107,9 +107,12 @@ extra = [n for n in needed(BIN) if n not in closure]
 tap.ok(not extra, "every library m2wo names is one it loads anyway",
        "named but not needed: %s" % extra)
 
+# m2wo itself comes first in every order, so what binds to it (a
+# sanitizer's interceptors) cannot change either.
 defs = definitions(libs)
 clashes = sorted({(sym, to) for frm, to, sym in binds
                   if len(defs.get(sym, ())) > 1 and
+                  to != os.path.basename(BIN) and
                   not (defs[sym] <= LIBC_LIBM and to == "libc.so.6")})
 tap.ok(not clashes,
        "every symbol bound has one definition among the loaded libraries",
