@@ -434,6 +434,58 @@ const m2wo_customer_rule_t *customer_rule_lookup(const char *name);
  * run->invoice_relation. Offline runs skip the look-ups and return 1. */
 int customer_resolve(m2wo_run_t *run, GError **error);
 
+/* ------------------------------------------------------- customer internals */
+
+/* Shared by custfold.c, customer.c and relation.c only, which together find
+ * or create the relation of a message; no other stage calls them. */
+
+/* One broad look-up and the exact test its records must pass. */
+typedef struct customer_scan customer_scan_t;
+struct customer_scan {
+	const char *endpoint;    /* "relations", "addresses", "objects" */
+	const char *key;         /* filter field */
+	const char *op;          /* "li" */
+	const char *pattern;     /* filter value */
+	const char *id_field;    /* what makes two records the same one */
+	const char *label_field; /* what a mail administrator recognises */
+	/* TRUE when rec is what the rule looks for; says why in why. */
+	gboolean (*test)(const customer_scan_t *scan, json_object *rec, GString *why);
+	const char *want[3];     /* normalised values the test compares with */
+};
+
+/* custfold.c: the folds return new strings; custfold_field's text belongs
+ * to rec, custfold_domain's to folded. custfold_address is NULL for no
+ * address. */
+const char *custfold_field(json_object *rec, const char *field);
+char *custfold_text(const char *text);
+gboolean custfold_equal(const char *a, const char *b);
+char *custfold_address(const char *text);
+const char *custfold_domain(const char *folded);
+char *custfold_phone(const char *text);
+char *custfold_phone_first(const char *text);
+char *custfold_zip(const char *text);
+/* *name and *number are new strings, either may be "". */
+void custfold_street_split(const char *text, char **name, char **number);
+char *custfold_number(const char *text);
+/* The exact tests a customer_scan_t names. */
+gboolean custfold_test_email(const customer_scan_t *scan, json_object *rec, GString *why);
+gboolean custfold_test_phone(const customer_scan_t *scan, json_object *rec, GString *why);
+gboolean custfold_test_street(const customer_scan_t *scan, json_object *rec, GString *why);
+gboolean custfold_test_key(const customer_scan_t *scan, json_object *rec, GString *why);
+
+/* customer.c: the message values the rules use (never NULL; owned by run);
+ * the relation with a debtor number (-1/0/1, *relation a new reference);
+ * customer_set_relation takes over relation as run->relation. */
+const char *customer_param(m2wo_run_t *run, const char *name);
+const char *customer_from(const m2wo_run_t *run);
+int customer_by_debtor(m2wo_run_t *run, const char *number,
+                       json_object **relation, GError **error);
+void customer_set_relation(m2wo_run_t *run, json_object *relation);
+
+/* relation.c: create_relation, after the rules found nothing: 1 created (or
+ * found from an earlier run, or a dry run), 0 not possible, -1 error. */
+int customer_create(m2wo_run_t *run, GError **error);
+
 /* --------------------------------------------------------------- workorder */
 
 /* Whether FIELD is a PostWorkorders field that forced.FIELD may set. */

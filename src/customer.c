@@ -1,9 +1,9 @@
 /*
  * customer.c: finds the OutSmart relation (customer) of a message with the
- * customer rules of SPEC 3.5, or creates one. OutSmart only filters with
- * SQL-like operators, so every rule asks broadly and decides exactly here.
- * It never guesses: two candidate relations make no relation, and an API
- * failure is an error, never "not found".
+ * customer rules of SPEC 3.5; relation.c creates one when none is found.
+ * OutSmart only filters with SQL-like operators, so every rule asks broadly
+ * and custfold.c decides exactly. It never guesses: two candidate relations
+ * make no relation, and an API failure is an error, never "not found".
  */
 #include <string.h>
 
@@ -12,25 +12,11 @@
 /* At most this many records of one answer are described in --explain. */
 #define CUSTOMER_EXPLAIN_RECORDS 10
 
-/* One broad look-up and the exact test its records must pass. */
-typedef struct customer_scan customer_scan_t;
-struct customer_scan {
-	const char *endpoint;    /* "relations", "addresses", "objects" */
-	const char *key;         /* filter field */
-	const char *op;          /* "li" */
-	const char *pattern;     /* filter value */
-	const char *id_field;    /* what makes two records the same one */
-	const char *label_field; /* what a mail administrator recognises */
-	/* TRUE when rec is what the rule looks for; says why in why. */
-	gboolean (*test)(const customer_scan_t *scan, json_object *rec, GString *why);
-	const char *want[3];     /* normalised values the test compares with */
-};
-
 /* ------------------------------------------------------------ helpers */
 
 /* A regex value for a look-up; "" when absent or too long to be what a
  * rule looks for (it would only make a URL that the service refuses). */
-static const char *customer_param(m2wo_run_t *run, const char *name)
+const char *customer_param(m2wo_run_t *run, const char *name)
 {
 	const char *value = NULL;
 
@@ -46,49 +32,11 @@ static const char *customer_param(m2wo_run_t *run, const char *name)
 	return value;
 }
 
-static const char *customer_from(const m2wo_run_t *run)
+const char *customer_from(const m2wo_run_t *run)
 {
 	if (run->msg == NULL || run->msg->from_address == NULL)
 		return "";
 	return run->msg->from_address;
-}
-
-/* A record's field as text ("" when absent); numbers become digits. */
-static const char *rec_str(json_object *rec, const char *field)
-{
-	json_object *value = NULL;
-
-	if (!json_object_object_get_ex(rec, field, &value) || value == NULL)
-		return "";
-	return json_object_get_string(value);
-}
-
-/* Unicode-normalised, case-folded, white space collapsed and trimmed. */
-static char *fold(const char *text)
-{
-	g_autofree char *valid = g_utf8_make_valid(text, -1);
-	g_autofree char *norm = g_utf8_normalize(valid, -1, G_NORMALIZE_ALL_COMPOSE);
-	g_autofree char *folded = g_utf8_casefold(norm ? norm : valid, -1);
-	g_auto(GStrv) words = g_strsplit_set(folded, " \t\r\n", -1);
-	GString *out = g_string_new(NULL);
-	guint i;
-
-	for (i = 0; words[i] != NULL; i++) {
-		if (*words[i] == '\0')
-			continue;
-		if (out->len > 0)
-			g_string_append_c(out, ' ');
-		g_string_append(out, words[i]);
-	}
-	return g_string_free(out, FALSE);
-}
-
-static gboolean fold_equal(const char *a, const char *b)
-{
-	g_autofree char *x = fold(a);
-	g_autofree char *y = fold(b);
-
-	return strcmp(x, y) == 0;
 }
 
 /* A value for a LIKE filter that matches at least text: the wildcards and
@@ -128,269 +76,9 @@ static char *quoted(const char *text)
 
 static char *rec_label(json_object *rec, const char *id_field, const char *label_field)
 {
-	g_autofree char *label = quoted(rec_str(rec, label_field));
+	g_autofree char *label = quoted(custfold_field(rec, label_field));
 
-	return g_strdup_printf("%s %s", rec_str(rec, id_field), label);
-}
-
-/* ------------------------------------------------------------ e-mail */
-
-/* The addr-spec of "Name <a@b>", "mailto:a@b" or "a@b", case-folded;
- * NULL when it is not an address. */
-static char *address_fold(const char *text)
-{
-	const char *lt = strrchr(text, '<');
-	g_autofree char *addr = NULL;
-	char *at;
-
-	if (lt != NULL && strchr(lt, '>') != NULL)
-		addr = g_strndup(lt + 1, strchr(lt, '>') - lt - 1);
-	else
-		addr = g_strdup(text);
-	g_strstrip(addr);
-	if (g_ascii_strncasecmp(addr, "mailto:", 7) == 0)
-		memmove(addr, addr + 7, strlen(addr + 7) + 1);
-	at = strrchr(addr, '@');
-	if (at == NULL || at == addr || at[1] == '\0' || strpbrk(addr, " \t,;") != NULL)
-		return NULL;
-	return fold(addr);
-}
-
-static const char *address_domain(const char *folded)
-{
-	return strrchr(folded, '@') + 1;
-}
-
-/* Whether a stored e-mail field (one address or a list) holds want: the
- * whole address, or with want[1] set, any address at the domain want. */
-static gboolean test_email(const customer_scan_t *scan, json_object *rec, GString *why)
-{
-	const char *field = rec_str(rec, scan->key);
-	g_auto(GStrv) items = g_strsplit_set(field, ",; \t\r\n", -1);
-	gboolean by_domain = scan->want[1] != NULL;
-	guint i;
-
-	for (i = 0; items[i] != NULL; i++) {
-		g_autofree char *addr = address_fold(items[i]);
-
-		if (addr == NULL)
-			continue;
-		if (by_domain ? strcmp(address_domain(addr), scan->want[0]) == 0
-		              : strcmp(addr, scan->want[0]) == 0) {
-			g_string_append_printf(why, "%s %s is %s%s", scan->key, items[i],
-			                       by_domain ? "at " : "", scan->want[0]);
-			return TRUE;
-		}
-	}
-	g_string_append_printf(why, "%s \"%s\" is not %s%s", scan->key, field,
-	                       by_domain ? "at " : "", scan->want[0]);
-	return FALSE;
-}
-
-/* ------------------------------------------------------------ phone */
-
-/* The national significant number of a Dutch phone number in any spelling
- * ("+31 (0)70-123 45 67", "0031 70 1234567", "070 1234567" all give
- * "701234567"); a foreign number keeps its country code after a "+". */
-static char *phone_fold(const char *text)
-{
-	GString *digits = g_string_new(NULL);
-	gboolean intl = FALSE;
-	const char *p, *d;
-	char *out;
-
-	for (p = text; *p != '\0'; p++) {
-		if (g_ascii_isdigit(*p))
-			g_string_append_c(digits, *p);
-		else if (*p == '+' && digits->len == 0)
-			intl = TRUE;
-	}
-	d = digits->str;
-	if (!intl && g_str_has_prefix(d, "00")) {
-		intl = TRUE;
-		d += 2;
-	}
-	if (intl && g_str_has_prefix(d, "31")) {
-		intl = FALSE;
-		d += 2;
-	}
-	while (!intl && *d == '0')
-		d++;   /* the trunk prefix, also written "(0)" after +31 */
-	out = g_strconcat(intl ? "+" : "", d, NULL);
-	g_string_free(digits, TRUE);
-	return out;
-}
-
-/* "%7%0%1%...%7%": matches any spelling that holds the last nine digits
- * in order, whatever spaces, dashes or prefixes sit between them. */
-static char *phone_pattern(const char *folded)
-{
-	const char *digits = folded[0] == '+' ? folded + 1 : folded;
-	gsize len = strlen(digits);
-	GString *out = g_string_new("%");
-	const char *p;
-
-	for (p = digits + (len > 9 ? len - 9 : 0); *p != '\0'; p++)
-		g_string_append_printf(out, "%c%%", *p);
-	return g_string_free(out, FALSE);
-}
-
-static gboolean test_phone(const customer_scan_t *scan, json_object *rec, GString *why)
-{
-	const char *field = rec_str(rec, "phone_number");
-	g_auto(GStrv) items = g_strsplit_set(field, "/,;", -1);
-	guint i;
-
-	for (i = 0; items[i] != NULL; i++) {
-		g_autofree char *number = phone_fold(items[i]);
-
-		if (*number != '\0' && strcmp(number, scan->want[0]) == 0) {
-			g_string_append_printf(why, "phone_number \"%s\" is the same number", field);
-			return TRUE;
-		}
-	}
-	g_string_append_printf(why, "phone_number \"%s\" is another number", field);
-	return FALSE;
-}
-
-/* ------------------------------------------------------------ street */
-
-/* Postcode without spaces or dashes, case-folded: "2586 jk" = "2586JK". */
-static char *zip_fold(const char *text)
-{
-	GString *out = g_string_new(NULL);
-	const char *p;
-
-	for (p = text; *p != '\0'; p++)
-		if (g_ascii_isalnum(*p))
-			g_string_append_c(out, g_ascii_toupper(*p));
-	return g_string_free(out, FALSE);
-}
-
-/* "2586%JK": the runs of digits and letters joined by "%", so that the
- * service finds "2586JK", "2586 JK" and "2586-jk" alike. */
-static char *zip_pattern(const char *folded)
-{
-	GString *out = g_string_new(NULL);
-	const char *p;
-
-	for (p = folded; *p != '\0'; p++) {
-		if (p > folded && !!g_ascii_isdigit(*p) != !!g_ascii_isdigit(p[-1]))
-			g_string_append_c(out, '%');
-		g_string_append_c(out, *p);
-	}
-	return g_string_free(out, FALSE);
-}
-
-/* A house number: digits first, then at most a short addition
- * ("12", "12A", "12 a", "1-3", "12-14 bis"). */
-static gboolean street_number_shaped(const char *text)
-{
-	const char *p = text;
-
-	while (g_ascii_isdigit(*p))
-		p++;
-	if (p == text || strlen(p) > 8)
-		return FALSE;
-	for (; *p != '\0'; p++)
-		if (!g_ascii_isalnum(*p) && *p != ' ' && *p != '-' && *p != '/')
-			return FALSE;
-	return TRUE;
-}
-
-/* Splits "Laan van Meerdervoort 1-3" into street and house number at the
- * first blank after which only a house number follows, so that names with
- * digits ("2e Hugo de Grootstraat 5") stay whole and additions ("12 a")
- * stay with the number. Either part may come back "". */
-static void street_split(const char *text, char **name, char **number)
-{
-	g_autofree char *s = g_strstrip(g_strdup(text));
-	const char *cut = NULL, *p;
-
-	for (p = s; *p != '\0' && cut == NULL; p++)
-		if (g_ascii_isdigit(*p) && (p == s || p[-1] == ' ' || p[-1] == ',')
-		    && street_number_shaped(p))
-			cut = p;
-	if (cut == NULL) {
-		*name = g_strdup(s);
-		*number = g_strdup("");
-		return;
-	}
-	*name = g_strndup(s, cut - s);
-	g_strstrip(g_strdelimit(*name, ",", ' '));
-	*number = g_strstrip(g_strdup(cut));
-}
-
-/* "12 A", "12-a" and "12a" are one number; "1-3" stays "1-3". */
-static char *number_fold(const char *text)
-{
-	GString *out = g_string_new(NULL);
-	const char *p;
-
-	for (p = text; *p != '\0'; p++) {
-		if (g_ascii_isspace(*p))
-			continue;
-		if ((*p == '-' || *p == '/') && out->len > 0
-		    && g_ascii_isdigit(out->str[out->len - 1])
-		    && g_ascii_isalpha(p[1] == ' ' ? p[2] : p[1]))
-			continue;
-		g_string_append_c(out, g_ascii_tolower(*p));
-	}
-	return g_string_free(out, FALSE);
-}
-
-/* Whether a stored street (and house number, when stored apart) is
- * want[1] (folded name, "" for any) with number want[2]. */
-static gboolean street_matches(const char *street, const char *house,
-                               const customer_scan_t *scan)
-{
-	g_autofree char *name = NULL, *number = NULL, *fname = NULL, *fnumber = NULL;
-
-	if (*house != '\0') {
-		name = g_strdup(street);
-		number = g_strdup(house);
-	} else {
-		street_split(street, &name, &number);
-	}
-	fname = fold(name);
-	fnumber = number_fold(number);
-	return (*scan->want[1] == '\0' || strcmp(fname, scan->want[1]) == 0)
-	       && strcmp(fnumber, scan->want[2]) == 0;
-}
-
-static gboolean test_street(const customer_scan_t *scan, json_object *rec, GString *why)
-{
-	gboolean address = strcmp(scan->endpoint, "addresses") == 0;
-	const char *zip = rec_str(rec, scan->key);
-	const char *street = rec_str(rec, address ? "adr_line_1" : "street");
-	const char *house = address ? "" : rec_str(rec, "house_number");
-	g_autofree char *fzip = zip_fold(zip);
-
-	g_string_append_printf(why, "%s \"%s\", street \"%s%s%s\": ", scan->key, zip,
-	                       street, *house ? " " : "", house);
-	if (strcmp(fzip, scan->want[0]) != 0) {
-		g_string_append(why, "another postcode");
-		return FALSE;
-	}
-	if (!street_matches(street, house, scan)) {
-		g_string_append(why, "same postcode, another street or house number");
-		return FALSE;
-	}
-	g_string_append(why, "same postcode, street and house number");
-	return TRUE;
-}
-
-/* -------------------------------------------------------- exact keys */
-
-/* want[0] folded, want[1] as written, for the explanation. */
-static gboolean test_key(const customer_scan_t *scan, json_object *rec, GString *why)
-{
-	const char *got = rec_str(rec, scan->key);
-	gboolean yes = fold_equal(got, scan->want[0]);
-
-	g_string_append_printf(why, "%s \"%s\" %s \"%s\"", scan->key, got,
-	                       yes ? "equals" : "differs from", scan->want[1]);
-	return yes;
+	return g_strdup_printf("%s %s", custfold_field(rec, id_field), label);
 }
 
 /* ----------------------------------------------------------- the API */
@@ -460,7 +148,7 @@ static gboolean hits_contain(GPtrArray *hits, json_object *rec, const char *id_f
 	guint i;
 
 	for (i = 0; i < hits->len; i++)
-		if (fold_equal(rec_str(hits->pdata[i], id_field), rec_str(rec, id_field)))
+		if (custfold_equal(custfold_field(hits->pdata[i], id_field), custfold_field(rec, id_field)))
 			return TRUE;
 	return FALSE;
 }
@@ -535,13 +223,13 @@ static int customer_take(m2wo_run_t *run, GPtrArray *hits, const customer_scan_t
 	}
 	for (i = 0; i < hits->len; i++)
 		g_string_append_printf(list, "%s%s", i ? ", " : "",
-		                       rec_str(hits->pdata[i], scan->id_field));
+		                       custfold_field(hits->pdata[i], scan->id_field));
 	explain(run, "  ambiguous: %u %s match (%s), so none counts",
 	        hits->len, scan->endpoint, list->str);
 	return 0;
 }
 
-static void customer_set_relation(m2wo_run_t *run, json_object *relation)
+void customer_set_relation(m2wo_run_t *run, json_object *relation)
 {
 	g_clear_pointer(&run->relation, json_object_put);
 	run->relation = relation;
@@ -551,15 +239,15 @@ static void customer_set_relation(m2wo_run_t *run, json_object *relation)
  * It asks with "li" rather than "eq": eq may compare case-sensitively
  * (MySQL does not, the simulator does), and li without wildcards finds
  * every spelling, among which the test decides. */
-static int customer_by_debtor(m2wo_run_t *run, const char *number,
-                              json_object **relation, GError **error)
+int customer_by_debtor(m2wo_run_t *run, const char *number,
+                       json_object **relation, GError **error)
 {
 	g_autofree char *pattern = like_literal(number);
-	g_autofree char *want = fold(number);
+	g_autofree char *want = custfold_text(number);
 	g_autoptr(GPtrArray) hits = hits_new();
 	customer_scan_t scan = {
 		"relations", "debtor_number", "li", pattern, "debtor_number", "name",
-		test_key, { want, number, NULL },
+		custfold_test_key, { want, number, NULL },
 	};
 
 	if (customer_scan(run, &scan, hits, error) < 0)
@@ -581,7 +269,7 @@ static int customer_by_email_fields(m2wo_run_t *run, const char *pattern,
 	json_object *found = NULL;
 	customer_scan_t scan = {
 		"relations", NULL, "li", pattern, "debtor_number", "name",
-		test_email, { want, by_domain ? "domain" : NULL, NULL },
+		custfold_test_email, { want, by_domain ? "domain" : NULL, NULL },
 	};
 	guint i;
 
@@ -599,7 +287,7 @@ static int customer_by_email_fields(m2wo_run_t *run, const char *pattern,
 static int customer_by_address(m2wo_run_t *run, const char *text, const char *what,
                                GError **error)
 {
-	g_autofree char *want = address_fold(text);
+	g_autofree char *want = custfold_address(text);
 	g_autofree char *literal = NULL, *pattern = NULL;
 
 	if (want == NULL) {
@@ -618,8 +306,8 @@ static int rule_email(m2wo_run_t *run, GError **error)
 {
 	const char *from = customer_from(run);
 	const char *alt = customer_param(run, "customer_email");
-	g_autofree char *from_folded = address_fold(from);
-	g_autofree char *alt_folded = address_fold(alt);
+	g_autofree char *from_folded = custfold_address(from);
+	g_autofree char *alt_folded = custfold_address(alt);
 	int rc = 0;
 
 	if (*from != '\0')
@@ -640,34 +328,42 @@ static int rule_email(m2wo_run_t *run, GError **error)
 
 static int rule_domain(m2wo_run_t *run, GError **error)
 {
-	g_autofree char *from = address_fold(customer_from(run));
+	g_autofree char *from = custfold_address(customer_from(run));
 	g_autofree char *literal = NULL, *pattern = NULL;
 
 	if (from == NULL) {
 		explain(run, "  the message has no usable From address");
 		return 0;
 	}
-	literal = like_literal(address_domain(from));
+	literal = like_literal(custfold_domain(from));
 	pattern = g_strconcat("%@", literal, "%", NULL);
-	return customer_by_email_fields(run, pattern, address_domain(from), TRUE, error);
+	return customer_by_email_fields(run, pattern, custfold_domain(from), TRUE, error);
 }
 
-/* The first of several numbers ("010-1234567 / 06-12345678"). */
-static char *phone_first(const char *text)
+/* "%7%0%1%...%7%": matches any spelling that holds the last nine digits
+ * in order, whatever spaces, dashes or prefixes sit between them. */
+static char *phone_pattern(const char *folded)
 {
-	return g_strndup(text, strcspn(text, "/,;"));
+	const char *digits = folded[0] == '+' ? folded + 1 : folded;
+	gsize len = strlen(digits);
+	GString *out = g_string_new("%");
+	const char *p;
+
+	for (p = digits + (len > 9 ? len - 9 : 0); *p != '\0'; p++)
+		g_string_append_printf(out, "%c%%", *p);
+	return g_string_free(out, FALSE);
 }
 
 static int rule_phone(m2wo_run_t *run, GError **error)
 {
-	g_autofree char *phone = phone_first(customer_param(run, "customer_phone"));
-	g_autofree char *want = phone_fold(phone);
+	g_autofree char *phone = custfold_phone_first(customer_param(run, "customer_phone"));
+	g_autofree char *want = custfold_phone(phone);
 	g_autofree char *pattern = NULL;
 	g_autoptr(GPtrArray) hits = hits_new();
 	json_object *found = NULL;
 	customer_scan_t scan = {
 		"relations", "phone_number", "li", NULL, "debtor_number", "name",
-		test_phone, { want, NULL, NULL },
+		custfold_test_phone, { want, NULL, NULL },
 	};
 
 	if (strlen(want) < 6) {
@@ -686,6 +382,21 @@ static int rule_phone(m2wo_run_t *run, GError **error)
 	return 1;
 }
 
+/* "2586%JK": the runs of digits and letters joined by "%", so that the
+ * service finds "2586JK", "2586 JK" and "2586-jk" alike. */
+static char *zip_pattern(const char *folded)
+{
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	for (p = folded; *p != '\0'; p++) {
+		if (p > folded && !!g_ascii_isdigit(*p) != !!g_ascii_isdigit(p[-1]))
+			g_string_append_c(out, '%');
+		g_string_append_c(out, *p);
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* Fills a street scan from {customer_zip} and {customer_street}; FALSE
  * (explained) when there is not enough to look for. */
 static gboolean street_scan_prepare(m2wo_run_t *run, customer_scan_t *scan,
@@ -694,10 +405,10 @@ static gboolean street_scan_prepare(m2wo_run_t *run, customer_scan_t *scan,
 	g_autofree char *raw_name = NULL, *raw_number = NULL;
 	const char *street = customer_param(run, "customer_street");
 
-	*zip = zip_fold(customer_param(run, "customer_zip"));
-	street_split(street, &raw_name, &raw_number);
-	*name = fold(raw_name);
-	*number = number_fold(raw_number);
+	*zip = custfold_zip(customer_param(run, "customer_zip"));
+	custfold_street_split(street, &raw_name, &raw_number);
+	*name = custfold_text(raw_name);
+	*number = custfold_number(raw_number);
 	if (**zip == '\0') {
 		explain(run, "  no {customer_zip} value");
 		return FALSE;
@@ -736,7 +447,7 @@ static int rule_street(m2wo_run_t *run, GError **error)
 	json_object *found = NULL;
 	customer_scan_t scan = {
 		"relations", "postal_code", "li", NULL, "debtor_number", "name",
-		test_street, { NULL, NULL, NULL },
+		custfold_test_street, { NULL, NULL, NULL },
 	};
 	int rc = street_find(run, &scan, &found, error);
 
@@ -772,7 +483,7 @@ static int rule_debtor_number(m2wo_run_t *run, GError **error)
 static int customer_owner(m2wo_run_t *run, json_object *rec, const char *field,
                           GError **error)
 {
-	const char *number = rec_str(rec, field);
+	const char *number = custfold_field(rec, field);
 
 	if (*number == '\0') {
 		explain(run, "  it names no relation (%s is empty)", field);
@@ -787,7 +498,7 @@ static int rule_address(m2wo_run_t *run, GError **error)
 	g_autoptr(json_object) address = NULL;
 	customer_scan_t scan = {
 		"addresses", "adr_zip", "li", NULL, "adr_code", "adr_line_1",
-		test_street, { NULL, NULL, NULL },
+		custfold_test_street, { NULL, NULL, NULL },
 	};
 	int rc = street_find(run, &scan, &address, error);
 
@@ -796,7 +507,7 @@ static int rule_address(m2wo_run_t *run, GError **error)
 	rc = customer_owner(run, address, "adr_debtor_nr", error);
 	if (rc == 1) {
 		g_free(run->adr_code);
-		run->adr_code = g_strdup(rec_str(address, "adr_code"));
+		run->adr_code = g_strdup(custfold_field(address, "adr_code"));
 		explain(run, "  AdrCode %s", run->adr_code);
 	}
 	return rc;
@@ -819,12 +530,12 @@ static int rule_object(m2wo_run_t *run, GError **error)
 {
 	const char *code = customer_param(run, "obj_code");
 	g_autofree char *pattern = like_literal(code);
-	g_autofree char *want = fold(code);
+	g_autofree char *want = custfold_text(code);
 	g_autoptr(GPtrArray) hits = hits_new();
 	g_autoptr(json_object) object = NULL;
 	customer_scan_t scan = {
 		"objects", "obj_code", "li", pattern, "obj_code", "obj_description",
-		test_key, { want, code, NULL },
+		custfold_test_key, { want, code, NULL },
 	};
 
 	if (*want == '\0') {
@@ -837,7 +548,7 @@ static int rule_object(m2wo_run_t *run, GError **error)
 		return 0;
 	/* The object is right even when its relation is not found: a later
 	 * rule may still find the customer. */
-	customer_add_object(run, rec_str(object, "obj_code"));
+	customer_add_object(run, custfold_field(object, "obj_code"));
 	return customer_owner(run, object, "obj_debiteur_nummer", error);
 }
 
@@ -868,178 +579,19 @@ const m2wo_customer_rule_t *customer_rule_lookup(const char *name)
 	return NULL;
 }
 
-/* --------------------------------------------------- create_relation */
-
-/* "M2WO-" and the message-key digest of the folded address, so that every
- * mail of one person names the same relation. */
-static char *customer_sender_debtor(const char *folded)
-{
-	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-	char key[M2WO_MESSAGE_KEY_LEN + 1];
-
-	g_checksum_update(sum, (const guchar *) folded, -1);
-	msg_key_digest(sum, key);
-	return g_strconcat("M2WO-", key, NULL);
-}
-
-static void relation_put(json_object *rel, const char *field, const char *value)
-{
-	if (value != NULL && *value != '\0')
-		json_object_object_add(rel, field, json_object_new_string(value));
-}
-
-/* Who the new relation is: the {customer_email} a rule extracted, else a
- * Reply-To other than From, else From. A web form sends every request
- * from one address of its own; keying on From would make all its
- * customers one relation. *name is the From display name only when the
- * address is From's (a form's "Webformulier" is nobody's name). */
-static char *customer_person(m2wo_run_t *run, const char **name)
-{
-	g_autofree char *from = address_fold(customer_from(run));
-	char *extracted = address_fold(customer_param(run, "customer_email"));
-	char *reply = run->msg && run->msg->reply_to ?
-	    address_fold(run->msg->reply_to) : NULL;
-
-	*name = "";
-	if (extracted != NULL) {
-		g_free(reply);
-		return extracted;
-	}
-	if (reply != NULL && g_strcmp0(reply, from) != 0)
-		return reply;
-	g_free(reply);
-	if (run->msg != NULL && run->msg->from_name != NULL)
-		*name = run->msg->from_name;
-	return g_steal_pointer(&from);
-}
-
-/* The relation create_relation would post, from the person and the regex
- * values. The name is the person's display name, else {customer_name},
- * else the address's local part. */
-static json_object *relation_build(m2wo_run_t *run, const char *address,
-                                   const char *display, const char *debtor)
-{
-	g_autofree char *local = g_strndup(address, strcspn(address, "@"));
-	g_autofree char *street = NULL, *number = NULL;
-	g_autofree char *person = g_strstrip(g_strdup(display));
-	g_autofree char *phone = phone_first(customer_param(run, "customer_phone"));
-	json_object *rel = json_object_new_object();
-
-	if (*person == '\0') {
-		g_free(person);
-		person = g_strdup(customer_param(run, "customer_name"));
-	}
-	street_split(customer_param(run, "customer_street"), &street, &number);
-	relation_put(rel, "name", *person ? person : local);
-	relation_put(rel, "debtor_number", debtor);
-	relation_put(rel, "email", address);
-	relation_put(rel, "contact", person);
-	relation_put(rel, "phone_number", g_strstrip(phone));
-	relation_put(rel, "street", street);
-	relation_put(rel, "house_number", number);
-	relation_put(rel, "postal_code", customer_param(run, "customer_zip"));
-	relation_put(rel, "city", customer_param(run, "customer_city"));
-	return rel;
-}
-
-/* Names the required relation fields that rel lacks; TRUE when none. */
-static gboolean relation_complete(m2wo_run_t *run, json_object *rel)
-{
-	static const char *const required[] = { "name", "street", "postal_code", "city" };
-	g_autoptr(GString) missing = g_string_new(NULL);
-	guint i;
-
-	for (i = 0; i < G_N_ELEMENTS(required); i++)
-		if (*rec_str(rel, required[i]) == '\0')
-			g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", required[i]);
-	if (missing->len == 0)
-		return TRUE;
-	explain(run, "  cannot create a relation: no %s (from the sender and the regex "
-	        "rules customer_street, customer_zip, customer_city)", missing->str);
-	return FALSE;
-}
-
-static int customer_post_relation(m2wo_run_t *run, json_object *rel, const char *debtor,
-                                  GError **error)
-{
-	g_autoptr(json_object) body = json_object_new_array();
-	g_autoptr(m2wo_api_reply_t) reply = NULL;
-	guint i;
-
-	json_object_array_add(body, json_object_get(rel));
-	reply = api_post(run->api, "relations", body);
-	run->api_code = reply->code;
-	run->http_status = reply->http;
-	if (reply->status == M2WO_API_OK) {
-		explain(run, "  POST relations: created relation %s", debtor);
-		return 1;
-	}
-	explain(run, "  POST relations: %s", reply->reason);
-	if (reply->status == M2WO_API_TEMPFAIL) {
-		g_set_error_literal(error, M2WO_ERROR, M2WO_ERROR_TEMP, reply->reason);
-		return -1;
-	}
-	/* 1300/1301: OutSmart will not take this relation; a retry would not
-	 * change its mind, so the customer is not found. */
-	for (i = 0; i < reply->messages->len; i++)
-		explain(run, "  OutSmart says: %s", (char *) reply->messages->pdata[i]);
-	return 0;
-}
-
-static int customer_create(m2wo_run_t *run, GError **error)
-{
-	const char *display = NULL;
-	g_autofree char *person = customer_person(run, &display);
-	g_autofree char *debtor = NULL;
-	g_autoptr(json_object) rel = NULL;
-	json_object *existing = NULL;
-	int rc;
-
-	explain(run, "customer: no rule found a relation, and create_relation is on");
-	if (person == NULL) {
-		explain(run, "  cannot create a relation: no usable address in "
-		        "{customer_email}, Reply-To or From");
-		return 0;
-	}
-	explain(run, "  the new relation is %s", person);
-	debtor = customer_sender_debtor(person);
-	rel = relation_build(run, person, display, debtor);
-	if (!relation_complete(run, rel))
-		return 0;
-	/* A retry of the same mail finds what the first run created. */
-	rc = customer_by_debtor(run, debtor, &existing, error);
-	if (rc == 1) {
-		explain(run, "  relation %s exists already (created for this sender before)", debtor);
-		customer_set_relation(run, existing);
-	}
-	if (rc != 0)
-		return rc;
-	if (run->dry_run) {
-		explain(run, "  would create relation %s (dry run: nothing is posted): %s", debtor,
-		        json_object_to_json_string_ext(rel, JSON_C_TO_STRING_PLAIN
-		                                       | JSON_C_TO_STRING_NOSLASHESCAPE));
-		customer_set_relation(run, g_steal_pointer(&rel));
-		return 1;
-	}
-	rc = customer_post_relation(run, rel, debtor, error);
-	if (rc == 1)
-		customer_set_relation(run, g_steal_pointer(&rel));
-	return rc;
-}
-
 /* ------------------------------------------------------------ resolve */
 
 /* The relation of debtor_number_invoice, when the relation names another
  * one; else the relation itself. */
 static int customer_invoice(m2wo_run_t *run, GError **error)
 {
-	const char *own = rec_str(run->relation, "debtor_number");
-	const char *other = rec_str(run->relation, "debtor_number_invoice");
+	const char *own = custfold_field(run->relation, "debtor_number");
+	const char *other = custfold_field(run->relation, "debtor_number_invoice");
 	json_object *found = NULL;
 	int rc;
 
 	g_clear_pointer(&run->invoice_relation, json_object_put);
-	if (*other == '\0' || fold_equal(own, other)) {
+	if (*other == '\0' || custfold_equal(own, other)) {
 		run->invoice_relation = json_object_get(run->relation);
 		return 1;
 	}
