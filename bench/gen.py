@@ -175,7 +175,7 @@ software_token_file = {dir}/software-token
 ca_file = {ca}
 dedupe = api
 on_reject = bounce
-state_dir = {dir}/state
+state_dir = {dir}/state-{name}
 max_message_size = {max_size}
 """
 
@@ -269,39 +269,48 @@ def write(path, data):
 
 def main():
     out, url, ca = sys.argv[1], sys.argv[2], sys.argv[3]
-    os.makedirs(os.path.join(out, "state"), exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     write_secret(os.path.join(out, "token"), TOKEN)
     write_secret(os.path.join(out, "software-token"), SOFTWARE_TOKEN)
-    main_group = MAIN.format(url=url, dir=out, ca=ca, max_size=26214400)
-    big_group = MAIN.format(url=url, dir=out, ca=ca, max_size=64 * 1024 * 1024)
+
+    # Every configuration file has a state_dir of its own, as in
+    # production: m2wo keeps its daily counter and the snapshot of the
+    # checked configuration there.
+    def main_group(name, max_size=26214400):
+        os.makedirs(os.path.join(out, "state-" + name), exist_ok=True)
+        return MAIN.format(url=url, dir=out, ca=ca, max_size=max_size,
+                           name=name)
 
     write(os.path.join(out, "mail.eml"), small_mail())
     for mb in (1, 5, 25):
         write(os.path.join(out, "big-%dM.eml" % mb), big_mail(mb * 1000000))
     write(os.path.join(out, "forced.conf"),
-          main_group + "\n" + matching_conf("Bakkerij de Zon", "forced"))
+          main_group("forced") + "\n" +
+          matching_conf("Bakkerij de Zon", "forced"))
     # The same without ca_file: the system's CAs, as in production.
     write(os.path.join(out, "sysca.conf"),
-          "\n".join(l for l in main_group.split("\n")
+          "\n".join(l for l in main_group("sysca").split("\n")
                     if not l.startswith("ca_file")) + "\n"
           + matching_conf("Bakkerij de Zon", "forced"))
     write(os.path.join(out, "rules.conf"),
-          main_group + "\n" + matching_conf("Bakkerij de Zon", "rules"))
+          main_group("rules") + "\n" +
+          matching_conf("Bakkerij de Zon", "rules"))
     write(os.path.join(out, "big.conf"),
-          big_group + "\n" + matching_conf("Bakkerij de Zon", "forced"))
+          main_group("big", 64 * 1024 * 1024) + "\n" +
+          matching_conf("Bakkerij de Zon", "forced"))
     # N configurations, the matching one last: every other one is tried.
     for n in (1, 10, 50, 1000):
         groups = [other_conf(i) for i in range(1, n)]
         groups.append(matching_conf("Bakkerij de Zon", "forced"))
         write(os.path.join(out, "confs-%d.conf" % n),
-              main_group + "\n" + "\n".join(groups))
+              main_group("confs-%d" % n) + "\n" + "\n".join(groups))
     # --drop over a corpus: the 50, then a fallback that takes the rest,
     # so that every message that is not machine-generated is extracted.
     groups = [other_conf(i) for i in range(1, 50)]
     groups.append(matching_conf("Bakkerij de Zon", "forced"))
     groups.append(FALLBACK)
     write(os.path.join(out, "drop.conf"),
-          main_group + "\n" + "\n".join(groups))
+          main_group("drop") + "\n" + "\n".join(groups))
     return 0
 
 

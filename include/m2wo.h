@@ -120,9 +120,16 @@ typedef struct {
 	gboolean attach_original;
 	GPtrArray *regex_rules;  /* m2wo_regex_rule_t *, owned, file order */
 	GPtrArray *forced;       /* m2wo_forced_t *, owned, file order */
+	/* A stub (confsnap.c, which owns it) holds only name, line, active,
+	 * matcher and sender_values until match_pick loads it; last_line
+	 * ends its group. */
+	gboolean stub;
+	int last_line;
 } m2wo_mailconf_t;
 
 typedef enum { M2WO_DEDUPE_API, M2WO_DEDUPE_OFF } m2wo_dedupe_t;
+
+typedef struct m2wo_confsnap m2wo_confsnap_t;
 
 /* The whole file. */
 typedef struct {
@@ -150,6 +157,7 @@ typedef struct {
 	int token_file_line;
 	int software_token_file_line;
 	int bearer_token_file_line;
+	m2wo_confsnap_t *snapshot; /* owned; set when mailconfs are stubs */
 } m2wo_config_t;
 
 /* --------------------------------------------------------------- a message */
@@ -295,6 +303,18 @@ m2wo_config_t *config_load(const char *path, gboolean compile_all,
                            GPtrArray *problems);
 void config_free(m2wo_config_t *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(m2wo_config_t, config_free)
+/* Where a piece of a reduced text starts, and its line in the file. */
+typedef struct {
+	gsize offset;
+	int line;
+} m2wo_line_mark_t;
+/* config_load without compile_all on a reduced text of path: whole groups
+ * of the file, in file order, each starting at a mark (so that problems
+ * name the file's lines). Templates are checked only when it holds a mail
+ * configuration: the rules they name may live in the others. */
+m2wo_config_t *config_load_text(const char *path, const char *text,
+                                const m2wo_line_mark_t *marks, guint n_marks,
+                                GPtrArray *problems);
 /* Checks the token files (exist, readable, not readable by group/others);
  * appends problems as above. Returns TRUE when there are none. */
 gboolean config_check_tokens(const m2wo_config_t *config, GPtrArray *problems);
@@ -302,6 +322,25 @@ gboolean config_check_tokens(const m2wo_config_t *config, GPtrArray *problems);
  * read. New string; M2WO_ERROR_CONFIG on failure. */
 char *config_read_token(const char *path, GError **error);
 const char *policy_to_string(m2wo_policy_t policy);
+
+/* ---------------------------------------------------------------- confsnap */
+
+struct stat;
+/* The configuration of path from the snapshot in its state_dir, when one
+ * fits text (len bytes) as read from the file st and this m2wo: global
+ * settings loaded, mail configurations as stubs. Takes text over then;
+ * else NULL (load it all). */
+m2wo_config_t *confsnap_load(const char *path, char **text, gsize len,
+                             const struct stat *st);
+/* Writes the snapshot of a configuration that loaded without a problem
+ * from text (len bytes, file st); failures only leave no snapshot. */
+void confsnap_write(const m2wo_config_t *config, const char *text,
+                    gsize len, const struct stat *st);
+/* Loads stub i of config in full and puts it in its place (borrowed);
+ * NULL with M2WO_ERROR_CONFIG "configuration: FILE:LINE: problem". */
+m2wo_mailconf_t *confsnap_expand(m2wo_config_t *config, guint i,
+                                 GError **error);
+void confsnap_free(m2wo_confsnap_t *snap);
 
 /* ------------------------------------------------------------------- match */
 
@@ -563,6 +602,10 @@ char *audit_format_json(const m2wo_run_t *run, int exit_code);
 void audit_write(const m2wo_run_t *run, int exit_code);
 
 /* -------------------------------------------------------------- quarantine */
+
+/* Writes all len bytes of data to fd through signals and short writes;
+ * FALSE with errno set on failure (the snapshot writer uses it too). */
+gboolean m2wo_write_all(int fd, const char *data, gsize len);
 
 /* Writes run->raw into the quarantine Maildir (tmp, fsync, link into new)
  * with X-M2WO-Outcome and X-M2WO-Reason in front. M2WO_ERROR_DISK when the

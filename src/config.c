@@ -78,6 +78,9 @@ typedef struct {
 	char *dir;               /* relative paths in values are relative to it */
 	GPtrArray *found;        /* problem_t *, handed over in line order */
 	gboolean compile_all;
+	gboolean reduced;        /* config_load_text: groups left out */
+	const m2wo_line_mark_t *marks; /* its pieces' line numbers */
+	guint n_marks;
 	GKeyFile *kf;
 	char *scanned;           /* the text, cut into names by the scan */
 	GPtrArray *groups;       /* scan_group_t *, file order */
@@ -358,10 +361,23 @@ static gboolean scan_line(load_t *ld, char *line, int lineno,
 	return FALSE;
 }
 
+/* In a reduced text each piece of the file goes on with its own line
+ * number. */
+static int scan_line_number(load_t *ld, const char *line, int lineno,
+                            guint *mark)
+{
+	gsize at = (gsize)(line - ld->scanned);
+
+	while (*mark < ld->n_marks && ld->marks[*mark].offset <= at)
+		lineno = ld->marks[(*mark)++].line;
+	return lineno;
+}
+
 static gboolean scan_text(load_t *ld, const char *text)
 {
 	scan_group_t *group = NULL;
 	gboolean ok = TRUE;
+	guint mark = 0;
 	char *line;
 
 	ld->scanned = g_strdup(text);
@@ -369,6 +385,7 @@ static gboolean scan_text(load_t *ld, const char *text)
 	for (int lineno = 1; line != NULL; lineno++) {
 		char *end = strchr(line, '\n');
 
+		lineno = scan_line_number(ld, line, lineno, &mark);
 		if (end != NULL)
 			*end = '\0';
 		if (!scan_line(ld, line, lineno, &group))
@@ -1054,6 +1071,9 @@ static char *conf_string(load_t *ld, const scan_group_t *group, int slot)
 
 static void mailconf_free(m2wo_mailconf_t *conf)
 {
+	/* Stubs belong to the snapshot, which frees them all at once. */
+	if (conf->stub)
+		return;
 	g_free(conf->name);
 	g_free(conf->description);
 	g_strfreev(conf->sender_values);
@@ -1296,6 +1316,7 @@ void config_free(m2wo_config_t *config)
 	g_free(config->state_dir);
 	g_free(config->audit_file);
 	g_ptr_array_unref(config->mailconfs);
+	confsnap_free(config->snapshot);
 	g_free(config);
 }
 
@@ -1327,24 +1348,24 @@ static char *read_bounded(int fd, gsize max, gsize *len)
 	return buf;
 }
 
-static char *read_text(load_t *ld)
+/* The text, its length and, in st, what file it came from (for
+ * confsnap.c). */
+static char *read_text(load_t *ld, struct stat *st, gsize *len)
 {
 	g_autofree char *text = NULL;
-	struct stat st;
-	gsize len = 0;
 	int fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0 || fstat(fd, st) < 0) {
 		problem(ld, 0, "cannot read: %s", g_strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
+	} else if (!S_ISREG(st->st_mode)) {
 		problem(ld, 0, "cannot read: not a regular file");
-	} else if ((text = read_bounded(fd, M2WO_MAX_CONFIG_SIZE, &len)) == NULL) {
+	} else if ((text = read_bounded(fd, M2WO_MAX_CONFIG_SIZE, len)) == NULL) {
 		problem(ld, 0, "cannot read: %s", g_strerror(errno));
-	} else if (len > M2WO_MAX_CONFIG_SIZE) {
+	} else if (*len > M2WO_MAX_CONFIG_SIZE) {
 		problem(ld, 0, "cannot read: larger than %d bytes",
 		        M2WO_MAX_CONFIG_SIZE);
 		g_clear_pointer(&text, g_free);
-	} else if (memchr(text, '\0', len) != NULL) {
+	} else if (memchr(text, '\0', *len) != NULL) {
 		problem(ld, 0, "cannot read: holds a NUL byte");
 		g_clear_pointer(&text, g_free);
 	}
@@ -1379,49 +1400,92 @@ static void load_all(load_t *ld)
 		classify_keys(ld, ld->defaults, mailconf_keys, TRUE);
 	for (guint i = 0; i < ld->groups->len; i++)
 		load_group(ld, g_ptr_array_index(ld->groups, i));
-	check_templates(ld);
+	/* Without its configurations a template may name rules that only
+	 * they define; the full load that made the snapshot checked them. */
+	if (!ld->reduced || ld->confs->len > 0)
+		check_templates(ld);
 	if (ld->compile_all)
 		compile_rules(ld);
 }
 
 static void load_check_tokens(load_t *ld);
 
+static void load_init(load_t *ld, const char *path, gboolean compile_all)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+
+	ld->path = path;
+	ld->found = g_ptr_array_new_with_free_func((GDestroyNotify)problem_free);
+	ld->compile_all = compile_all;
+	ld->groups = g_ptr_array_new_with_free_func((GDestroyNotify)scan_group_free);
+	ld->group_index = g_hash_table_new(g_str_hash, g_str_equal);
+	ld->kf = g_key_file_new();
+	ld->dir = g_canonicalize_filename(dir, NULL);
+	ld->config = config_new(path);
+	ld->confs = g_ptr_array_new_with_free_func((GDestroyNotify)conf_load_free);
+	ld->conf_names = g_hash_table_new(g_str_hash, g_str_equal);
+	ld->fields = g_hash_table_new(g_str_hash, g_str_equal);
+}
+
+static m2wo_config_t *load_finish(load_t *ld, GPtrArray *problems)
+{
+	if (ld->compile_all && ld->found->len > 0)
+		load_check_tokens(ld);
+	g_key_file_free(ld->kf);
+	g_hash_table_unref(ld->group_index);
+	g_ptr_array_unref(ld->confs);
+	g_hash_table_unref(ld->conf_names);
+	g_hash_table_unref(ld->fields);
+	g_ptr_array_unref(ld->groups);
+	g_free(ld->scanned);
+	g_free(ld->dir);
+	if (ld->found->len > 0)
+		g_clear_pointer(&ld->config, config_free);
+	problems_hand_over(ld, problems);
+	g_ptr_array_unref(ld->found);
+	return g_steal_pointer(&ld->config);
+}
+
+m2wo_config_t *config_load_text(const char *path, const char *text,
+                                const m2wo_line_mark_t *marks, guint n_marks,
+                                GPtrArray *problems)
+{
+	load_t ld = { 0 };
+
+	load_init(&ld, path, FALSE);
+	ld.reduced = TRUE;
+	ld.marks = marks;
+	ld.n_marks = n_marks;
+	if (parse_text(&ld, text))
+		load_all(&ld);
+	return load_finish(&ld, problems);
+}
+
+/* Without compile_all (a run, not --check-config) the snapshot saves
+ * checking the whole file again while neither it nor m2wo changed. */
 m2wo_config_t *config_load(const char *path, gboolean compile_all,
                            GPtrArray *problems)
 {
 	load_t ld = { 0 };
 	g_autofree char *text = NULL;
-	g_autofree char *dir = g_path_get_dirname(path);
+	m2wo_config_t *config = NULL;
+	struct stat st;
+	gsize len = 0;
 
-	ld.path = path;
-	ld.found = g_ptr_array_new_with_free_func((GDestroyNotify)problem_free);
-	ld.compile_all = compile_all;
-	ld.groups = g_ptr_array_new_with_free_func((GDestroyNotify)scan_group_free);
-	ld.group_index = g_hash_table_new(g_str_hash, g_str_equal);
-	ld.kf = g_key_file_new();
-	ld.dir = g_canonicalize_filename(dir, NULL);
-	ld.config = config_new(path);
-	ld.confs = g_ptr_array_new_with_free_func((GDestroyNotify)conf_load_free);
-	ld.conf_names = g_hash_table_new(g_str_hash, g_str_equal);
-	ld.fields = g_hash_table_new(g_str_hash, g_str_equal);
-	text = read_text(&ld);
+	load_init(&ld, path, compile_all);
+	text = read_text(&ld, &st, &len);
+	if (text != NULL && !compile_all)
+		config = confsnap_load(path, &text, len, &st);
+	if (config != NULL) {
+		config_free(load_finish(&ld, problems));
+		return config;
+	}
 	if (text != NULL && parse_text(&ld, text))
 		load_all(&ld);
-	if (compile_all && ld.found->len > 0)
-		load_check_tokens(&ld);
-	g_key_file_free(ld.kf);
-	g_hash_table_unref(ld.group_index);
-	g_ptr_array_unref(ld.confs);
-	g_hash_table_unref(ld.conf_names);
-	g_hash_table_unref(ld.fields);
-	g_ptr_array_unref(ld.groups);
-	g_free(ld.scanned);
-	g_free(ld.dir);
-	if (ld.found->len > 0)
-		g_clear_pointer(&ld.config, config_free);
-	problems_hand_over(&ld, problems);
-	g_ptr_array_unref(ld.found);
-	return ld.config;
+	config = load_finish(&ld, problems);
+	if (config != NULL && !compile_all)
+		confsnap_write(config, text, len, &st);
+	return config;
 }
 
 /* ----------------------------------------------------------------- tokens */

@@ -155,6 +155,23 @@ match_fold_field(const char *text)
 	return match_cache[i].folded;
 }
 
+/* Whether text is already what match_fold makes of it: lowercase ASCII
+ * without blanks around it, as nearly every sender_value is. With many
+ * configurations, a folded copy of each value tried cost more than the
+ * rest of the matching. */
+static gboolean
+match_is_folded(const char *text)
+{
+	const char *p = text;
+
+	if (match_ascii_blank(*p))
+		return FALSE;
+	for (; *p != '\0'; p++)
+		if ((guchar)*p >= 0x80 || (guchar)(*p - 'A') < 26)
+			return FALSE;
+	return p == text || !match_ascii_blank(p[-1]);
+}
+
 /* Index of the first sender_value that accepts text, or -1. Empty items
  * (from "a;;b" or a trailing ';') are ignored: they would accept all. */
 static int
@@ -163,8 +180,11 @@ match_find(char **values, const char *text, match_cmp_fn cmp)
 	const char *folded = match_fold_field(text);
 
 	for (int i = 0; values != NULL && values[i] != NULL; i++) {
-		g_autofree char *value = match_fold(values[i]);
+		g_autofree char *copy = NULL;
+		const char *value = values[i];
 
+		if (!match_is_folded(value))
+			value = copy = match_fold(value);
 		if (*value != '\0' && cmp(folded, value))
 			return i;
 	}
@@ -494,6 +514,10 @@ match_pick(m2wo_run_t *run, GError **error)
 			continue;
 		}
 		rc = match_try(run, conf, error);
+		/* A configuration from the snapshot is loaded once it is chosen. */
+		if (rc > 0 && conf->stub &&
+		    (conf = confsnap_expand(run->config, i, error)) == NULL)
+			rc = -1;
 		if (rc != 0) {
 			if (rc > 0)
 				run->conf = conf;

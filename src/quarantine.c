@@ -69,8 +69,8 @@ quarantine_mkdirs(const char *dir, GError **error)
 	return TRUE;
 }
 
-static gboolean
-quarantine_write_all(int fd, const char *data, gsize len)
+gboolean
+m2wo_write_all(int fd, const char *data, gsize len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
@@ -143,8 +143,8 @@ quarantine_write_file(const char *tmp, const char *head, const char *body,
 
 	if (fd < 0)
 		return FALSE;
-	ok = quarantine_write_all(fd, head, strlen(head)) &&
-	    quarantine_write_all(fd, body, len) && fsync(fd) == 0;
+	ok = m2wo_write_all(fd, head, strlen(head)) &&
+	    m2wo_write_all(fd, body, len) && fsync(fd) == 0;
 	saved = errno;
 	ok = close(fd) == 0 && ok;
 	if (!ok) {
