@@ -282,8 +282,9 @@ class Report:
     def rss_pipe(self):
         m = self.rss_max("m2wo-forced")
         self.targets.append(("6", "peak RSS, pipe mode, 11 KB message "
-                             "(max of runs)", "<= 16 MiB", "%.1f MiB" % m,
-                             m <= 16))
+                             "(max of runs)", "<= 16 MiB",
+                             "%.2f MiB (median %.2f)" % (
+                                 m, self.rss_med("m2wo-forced")), m <= 16))
 
     def before_after(self):
         pairs = [(n[:-len("-before")], n) for n in self.hf
