@@ -475,8 +475,9 @@ int customer_resolve(m2wo_run_t *run, GError **error);
 
 /* ------------------------------------------------------- customer internals */
 
-/* Shared by custfold.c, customer.c and relation.c only, which together find
- * or create the relation of a message; no other stage calls them. */
+/* Shared by custfold.c, customer.c, custrule.c and relation.c only, which
+ * together find or create the relation of a message; no other stage calls
+ * them. */
 
 /* One broad look-up and the exact test its records must pass. */
 typedef struct customer_scan customer_scan_t;
@@ -520,6 +521,18 @@ const char *customer_from(const m2wo_run_t *run);
 int customer_by_debtor(m2wo_run_t *run, const char *number,
                        json_object **relation, GError **error);
 void customer_set_relation(m2wo_run_t *run, json_object *relation);
+/* customer.c, for the rules: a LIKE value that matches at least text and a
+ * bounded quote for --explain (new strings); an array for hits that owns
+ * its references; customer_scan adds what passes scan->test to hits (0, or
+ * -1 on error); customer_take gives the one hit as a new reference in
+ * *found (1), else explains why none counts (0). */
+char *customer_like_literal(const char *text);
+char *customer_quoted(const char *text);
+GPtrArray *customer_hits_new(void);
+int customer_scan(m2wo_run_t *run, const customer_scan_t *scan,
+                  GPtrArray *hits, GError **error);
+int customer_take(m2wo_run_t *run, GPtrArray *hits, const customer_scan_t *scan,
+                  json_object **found);
 
 /* relation.c: create_relation, after the rules found nothing: 1 created (or
  * found from an earlier run, or a dry run), 0 not possible, -1 error. */
