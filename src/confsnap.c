@@ -47,7 +47,7 @@ struct m2wo_confsnap {
 
 /* ---------------------------------------------------------- the text scan */
 
-/* Whether line [p, end) is a group header by config.c's (and GKeyFile's)
+/* Whether line [p, end) is a group header by confscan.c's (and GKeyFile's)
  * rules, and which kind. */
 static gboolean
 sect_header(const char *p, const char *end, sect_kind_t *kind)
@@ -168,7 +168,7 @@ sect_count(const char *text, GArray *sects)
 }
 
 /* Every section with its line numbers, for writing a snapshot. The last
- * section also holds the empty line after a final line end, as config.c
+ * section also holds the empty line after a final line end, as confscan.c
  * counts it. */
 static GArray *
 sect_scan(const char *text, gsize len)
