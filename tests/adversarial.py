@@ -469,9 +469,7 @@ def main():
         write_inputs(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3
                      else 1 << 20)
         return
-    tap = simlib.Tap()
-    if not simlib.m2wo_bin():
-        tap.skip_all("M2WO_BIN is not set")
+    tap, _ = simlib.tap_for_m2wo(simulator=False)
     tmp = tempfile.mkdtemp(prefix="m2wo-adversarial-")
     try:
         conf = simlib.write_config(os.path.join(tmp, "dry"), None, CATCH_ALL)
@@ -488,8 +486,7 @@ def main():
                 for name, make, allowed, _, _ in real:
                     real_run(tap, sim, tmp, name, make(), allowed)
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        simlib.remove_scratch(tmp)
     tap.done_testing()
 
 

@@ -9,7 +9,6 @@ import collections
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
-if not simlib.have_openssl():
-    tap.skip_all("no openssl command for the simulator's certificate")
+tap, BIN = simlib.tap_for_m2wo()
 
 SRCDIR = os.environ.get("M2WO_SRCDIR",
                         os.path.dirname(os.path.dirname(
@@ -310,8 +304,7 @@ def main():
         tap.ok(not bad, "audit_file: every line is JSON",
                "got:  %r\nwant: none unparsable" % bad)
         test_sisimai(sim)
-    if not os.environ.get("M2WO_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

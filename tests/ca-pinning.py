@@ -21,14 +21,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
+tap, BIN = simlib.tap_for_m2wo()
 if os.geteuid() != 0 or shutil.which("unshare") is None:
     tap.skip_all("needs root and unshare(1) for a private mount namespace")
-if not simlib.have_openssl() or not os.path.isdir("/etc/ssl/certs"):
-    tap.skip_all("no openssl command or no /etc/ssl/certs")
+if not os.path.isdir("/etc/ssl/certs"):
+    tap.skip_all("no /etc/ssl/certs")
 
 STORING = "storing@installatie.example.nl"
 MESSAGE = b"""From: Jan de Vries <jan@bakkerijdezon.example.nl>

@@ -7,19 +7,13 @@
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
-if not simlib.have_openssl():
-    tap.skip_all("no openssl command for the simulator's certificate")
+tap, BIN = simlib.tap_for_m2wo()
 
 N = 20
 TMP = tempfile.mkdtemp(prefix="m2wo-concurrency-")
@@ -140,8 +134,7 @@ def main():
         tap.is_(len(nos), N, "still exactly %d work orders" % N)
         check_audit()
         check_quarantine(sim)
-    if not os.environ.get("M2WO_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

@@ -10,7 +10,6 @@
 
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -18,10 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
+tap, BIN = simlib.tap_for_m2wo(simulator=False)
 
 TMP = tempfile.mkdtemp(prefix="m2wo-confsnap-")
 ENV = {"SENDER": None, "RECIPIENT": None, "M2WO_CONFIG": None}
@@ -377,8 +373,7 @@ def main():
         test_problem_line()
         test_unwritable()
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(TMP, ignore_errors=True)
+        simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

@@ -189,10 +189,7 @@ def chunks(folders):
 
 
 def main():
-    tap = simlib.Tap()
-    binary = simlib.m2wo_bin()
-    if not binary or not os.access(binary, os.X_OK):
-        tap.skip_all("M2WO_BIN is not set or not executable")
+    tap, binary = simlib.tap_for_m2wo(simulator=False)
     root = corpus_dir()
     if not os.path.isdir(root):
         tap.skip_all("no corpus at %s" % root)

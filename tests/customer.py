@@ -16,11 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-if not simlib.m2wo_bin() or not os.access(simlib.m2wo_bin(), os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
-if not simlib.have_openssl():
-    tap.skip_all("no openssl command for the simulator's certificate")
+tap, _ = simlib.tap_for_m2wo()
 
 TMP = tempfile.mkdtemp(prefix="m2wo-test-customer-")
 

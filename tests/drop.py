@@ -50,11 +50,7 @@ def lines(out):
 
 
 def main():
-    tap = simlib.Tap()
-    if not simlib.m2wo_bin() or not os.path.exists(simlib.m2wo_bin()):
-        tap.skip_all("M2WO_BIN not built")
-    if not simlib.have_openssl():
-        tap.skip_all("openssl CLI missing")
+    tap, _ = simlib.tap_for_m2wo()
     work = tempfile.mkdtemp(prefix="m2wo-drop-")
     with simlib.Sim() as sim:
         conf = simlib.write_config(work, sim, CONFIG)

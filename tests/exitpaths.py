@@ -11,7 +11,6 @@
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -348,12 +347,7 @@ def cases(tmp):
 
 
 def main():
-    tap = simlib.Tap()
-    binary = simlib.m2wo_bin()
-    if not binary or not os.access(binary, os.X_OK):
-        tap.skip_all("M2WO_BIN is not set or not executable")
-    if not simlib.have_openssl():
-        tap.skip_all("openssl is missing")
+    tap, _ = simlib.tap_for_m2wo()
     tmp = tempfile.mkdtemp(prefix="m2wo-exitpaths-")
     try:
         with simlib.Sim() as sim:
@@ -362,8 +356,7 @@ def main():
                 paths.run(case)
             paths.check_config()
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        simlib.remove_scratch(tmp)
     tap.done_testing()
 
 

@@ -24,7 +24,6 @@ import email.policy
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -293,12 +292,7 @@ def fixture_names(argv):
 
 
 def main():
-    tap = simlib.Tap()
-    binary = simlib.m2wo_bin()
-    if not binary or not os.access(binary, os.X_OK):
-        tap.skip_all("M2WO_BIN is not set or not executable")
-    if not simlib.have_openssl():
-        tap.skip_all("openssl is missing")
+    tap, _ = simlib.tap_for_m2wo()
     tmp = tempfile.mkdtemp(prefix="m2wo-fixtures-")
     try:
         with open(os.path.join(FIXTURES, "m2wo.conf.body"),
@@ -321,8 +315,7 @@ def main():
             for name, other in pairs:
                 runner.same_numbers(name, other)
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        simlib.remove_scratch(tmp)
     tap.done_testing()
 
 

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -573,9 +572,7 @@ def test_check_config(t):
 
 
 def main():
-    tap = simlib.Tap()
-    if not simlib.m2wo_bin():
-        tap.skip_all("M2WO_BIN is not set")
+    tap, _ = simlib.tap_for_m2wo(simulator=False)
     tmp = tempfile.mkdtemp(prefix="m2wo-limits-")
     try:
         t = Limits(tap, tmp)
@@ -586,8 +583,7 @@ def main():
                      test_check_config):
             test(t)
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        simlib.remove_scratch(tmp)
     tap.done_testing()
 
 

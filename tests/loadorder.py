@@ -16,10 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
+tap, BIN = simlib.tap_for_m2wo(simulator=False)
 if not all(shutil.which(tool) for tool in ("nm", "readelf", "ldd")):
     tap.skip_all("no nm, readelf (binutils) or ldd")
 SRCDIR = os.environ.get("M2WO_SRCDIR",

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,12 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
 
-tap = simlib.Tap()
-BIN = simlib.m2wo_bin()
-if not BIN or not os.access(BIN, os.X_OK):
-    tap.skip_all("no m2wo binary ($M2WO_BIN)")
-if not simlib.have_openssl():
-    tap.skip_all("no openssl command for the simulator's certificate")
+tap, BIN = simlib.tap_for_m2wo()
 
 TMP = tempfile.mkdtemp(prefix="m2wo-neverlost-")
 AUDIT = os.path.join(TMP, "audit.jsonl")
@@ -709,8 +703,7 @@ def main():
         sim_reset(sim)
     test_audit_file()
     test_getworkorder_journal()
-    if not os.environ.get("M2WO_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

@@ -13,7 +13,6 @@
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
 import sys
@@ -415,11 +414,7 @@ def token_mode_cases(s):
 
 
 def main():
-    tap = simlib.Tap()
-    if not simlib.m2wo_bin():
-        tap.skip_all("M2WO_BIN is not set")
-    if not simlib.have_openssl():
-        tap.skip_all("openssl is needed for the simulator's certificate")
+    tap, _ = simlib.tap_for_m2wo()
     tmp = tempfile.mkdtemp(prefix="m2wo-secrets-")
     try:
         with simlib.Sim() as sim:
@@ -433,8 +428,7 @@ def main():
                 hostile.close()
             token_mode_cases(s)
     finally:
-        if not os.environ.get("M2WO_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        simlib.remove_scratch(tmp)
     tap.done_testing()
 
 

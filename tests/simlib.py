@@ -324,6 +324,31 @@ def m2wo_bin():
     return os.environ.get("M2WO_BIN")
 
 
+def tap_for_m2wo(simulator=True):
+    """The TAP producer of a script that runs $M2WO_BIN -> (tap, binary).
+    Skips the whole script (77) when M2WO_BIN is not set or, with
+    simulator, when there is no openssl command for the simulator's
+    certificate; a set M2WO_BIN that cannot run is a failure, not a skip."""
+    tap = Tap()
+    binary = m2wo_bin()
+    if not binary:
+        tap.skip_all("no m2wo binary ($M2WO_BIN)")
+    if not os.access(binary, os.X_OK):
+        print("Bail out! M2WO_BIN=%s is not executable" % binary, flush=True)
+        tap.finished = True
+        sys.exit(1)
+    if simulator and not have_openssl():
+        tap.skip_all("no openssl command for the simulator's certificate")
+    return tap, binary
+
+
+def remove_scratch(path):
+    """Removes a test's scratch folder, unless M2WO_KEEP_TMP asks to keep
+    it for a look after a failure."""
+    if path and not os.environ.get("M2WO_KEEP_TMP"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def run_m2wo(args, stdin_bytes, env=None, timeout=30):
     """Run $M2WO_BIN -> (exit, stdout, stderr) as text; exit None on timeout.
 
