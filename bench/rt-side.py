@@ -18,10 +18,13 @@ import os
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+import simlib  # noqa: E402  (its certificate maker)
 
 GATEWAY = "/REST/1.0/NoAuth/mail-gateway"
 MAX_BODY = 64 * 1024 * 1024
@@ -155,24 +158,12 @@ class Server(ThreadingHTTPServer):
         pass
 
 
-def make_certificate(folder):
-    cert = os.path.join(folder, "cert.pem")
-    key = os.path.join(folder, "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec",
-         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
-
-
 def main():
     ap = argparse.ArgumentParser(description="RT mail-gateway stand-in")
     ap.add_argument("--dir", required=True)
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    cert, key = make_certificate(args.dir)
+    cert, key = simlib.self_signed(args.dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server = Server(context)

@@ -400,11 +400,11 @@ def closed_port():
     return port
 
 
-def other_certificate(folder):
-    """A self-signed certificate for 127.0.0.1 that the simulator does not
-    use: trusting it alone must make the handshake fail."""
-    cert = os.path.join(folder, "other-cert.pem")
-    key = os.path.join(folder, "other-key.pem")
+def self_signed(folder, prefix=""):
+    """A self-signed EC P-256 certificate for localhost and 127.0.0.1 in
+    folder (PREFIXcert.pem, PREFIXkey.pem) -> (cert, key)."""
+    cert = os.path.join(folder, prefix + "cert.pem")
+    key = os.path.join(folder, prefix + "key.pem")
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec",
          "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -412,7 +412,13 @@ def other_certificate(folder):
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
         check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
-    return cert
+    return cert, key
+
+
+def other_certificate(folder):
+    """A self-signed certificate for 127.0.0.1 that the simulator does not
+    use: trusting it alone must make the handshake fail."""
+    return self_signed(folder, "other-")[0]
 
 
 def spawn_all(argvs, inputs, timeout=60):

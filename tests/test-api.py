@@ -7,7 +7,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -81,25 +80,6 @@ def expect(reply, name, **want):
     got = {k: reply.get(k) for k in want}
     tap.ok(got == want, name, "got:  %r\nwant: %r\nfull: %r"
            % (got, want, reply))
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def other_cert():
-    key, cert = os.path.join(TMP, "other.key"), os.path.join(TMP, "other.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    return cert
 
 
 def last_journal(sim):
@@ -301,7 +281,7 @@ def test_time(sim):
 def test_transport(sim):
     sim.reset()
     _, r = one(sim, "get", "relations", "city", "Utrecht", "eq",
-               ca=other_cert())
+               ca=simlib.other_certificate(TMP))
     expect(r, "certificate not from ca_file: TLS failure", status="TEMPFAIL",
            http=0, reason="OutSmart API TLS failure")
     _, r = one(sim, "get", "relations", "city", "Utrecht", "eq", ca=None)
@@ -309,7 +289,7 @@ def test_transport(sim):
            status="TEMPFAIL", reason="OutSmart API TLS failure")
     tap.is_(sim.journal(), [], "TLS failure: no request was sent")
 
-    url = "https://127.0.0.1:%d/openapi/8" % closed_port()
+    url = "https://127.0.0.1:%d/openapi/8" % simlib.closed_port()
     _, r = one(sim, "get", "relations", "city", "Utrecht", "eq", url=url)
     expect(r, "closed port: unreachable", status="TEMPFAIL", http=0,
            reason="OutSmart API unreachable")
