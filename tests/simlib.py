@@ -97,6 +97,24 @@ def have_openssl():
     return shutil.which("openssl") is not None
 
 
+def sim_control(port, method, path, body=None):
+    """One request to the simulator's control server on 127.0.0.1:port
+    (body: JSON text or None) -> the decoded answer; RuntimeError unless
+    it answers 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        data = None if body is None else body.encode("utf-8")
+        headers = {"Content-Type": "application/json"} if data else {}
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        answer = json.loads(resp.read().decode("utf-8"))
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise RuntimeError("control %s %s: %s" % (method, path, answer))
+    return answer
+
+
 class Sim:
     """The OutSmart simulator in a child process: `with Sim() as sim:`."""
 
@@ -189,19 +207,8 @@ class Sim:
     # -- control server
 
     def _control(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.control_port,
-                                          timeout=10)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            headers = {"Content-Type": "application/json"} if data else {}
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            answer = json.loads(resp.read().decode("utf-8"))
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise RuntimeError("control %s %s: %s" % (method, path, answer))
-        return answer
+        return sim_control(self.control_port, method, path,
+                           None if body is None else json.dumps(body))
 
     def reset(self):
         return self._control("POST", "/reset")

@@ -12,27 +12,22 @@
 #   e2e.py audit FILE KEY=VALUE...        audit records holding every pair
 #   e2e.py audit-dump FILE                every audit record, one per line
 
-import http.client
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+import simlib  # noqa: E402
 
 
 def control(simdir, method, path, body=None):
     with open(os.path.join(simdir, "control-port")) as f:
         port = int(f.read())
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        data = None if body is None else body.encode("utf-8")
-        headers = {"Content-Type": "application/json"} if data else {}
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        answer = json.loads(resp.read().decode("utf-8"))
-    finally:
-        conn.close()
-    if resp.status != 200:
-        raise SystemExit("control %s %s: %s" % (method, path, answer))
-    return answer
+        return simlib.sim_control(port, method, path, body)
+    except RuntimeError as e:
+        raise SystemExit(str(e))
 
 
 def audit_records(path):
