@@ -451,6 +451,7 @@ def main():
     tap.ok(simlib.TOKEN not in text and simlib.SOFTWARE_TOKEN not in text
            and "token=" not in text,
            "nothing m2wo printed holds a token or 'token='")
+    simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

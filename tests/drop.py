@@ -159,6 +159,7 @@ def main():
                                           os.path.join(work, "nope.eml")], b"")
         tap.ok(code == 75 and "tempfail" in out,
                "a file that cannot be read: tempfail", "%r %r" % (code, out))
+    simlib.remove_scratch(work)
     tap.done_testing()
 
 

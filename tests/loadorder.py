@@ -6,6 +6,7 @@
 # loaded libraries, so no search order can pick another one. glibc only
 # (LD_DEBUG, ldd); skipped where those do not exist.
 
+import atexit
 import os
 import re
 import shutil
@@ -23,7 +24,9 @@ SRCDIR = os.environ.get("M2WO_SRCDIR",
                         os.path.dirname(os.path.dirname(
                             os.path.abspath(__file__))))
 HTML_MAIL = os.path.join(SRCDIR, "tests", "fixtures", "html-only.eml")
-CONF = simlib.write_config(tempfile.mkdtemp(prefix="m2wo-loadorder-"), None,
+TMP = tempfile.mkdtemp(prefix="m2wo-loadorder-")
+atexit.register(simlib.remove_scratch, TMP)
+CONF = simlib.write_config(TMP, None,
                            """
 [config Alles]
 sender_type = Any

@@ -81,13 +81,7 @@ fi
 cleanup() {
 	[ -n "$PC" ] && stop_instance "$PC" "$T/spool"
 	stop_sim
-	if [ -n "$T" ]; then
-		if [ -n "${M2WO_KEEP_TMP:-}" ]; then
-			echo "# kept $T"
-		else
-			rm -rf "$T"
-		fi
-	fi
+	remove_scratch "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP

@@ -360,6 +360,7 @@ def main():
         tap.ok(not leaks and "token=" not in text,
                "nothing apiprobe printed holds a token or 'token='",
                "found %r" % (leaks or "token="))
+    simlib.remove_scratch(TMP)
     tap.done_testing()
 
 

@@ -43,6 +43,14 @@ def main():
     os.environ["M2WO_BIN"] = binary
     mail = open(os.path.join(HERE, "demo", "storing.eml"), "rb").read()
     work = tempfile.mkdtemp(prefix="m2wo-demo-")
+    try:
+        return demo(mail, work)
+    finally:
+        simlib.remove_scratch(work)
+
+
+def demo(mail, work):
+    """The two runs and what they leave, in the scratch folder work."""
     with simlib.Sim() as sim:
         audit = os.path.join(work, "audit.jsonl")
         conf = simlib.write_config(work, sim, CONFIG,

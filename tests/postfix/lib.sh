@@ -35,6 +35,16 @@ is() {   # is GOT WANT NAME
 }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 bail() { echo "Bail out! $*"; exit 1; }
+# remove_scratch DIR: removes a test's scratch folder, unless M2WO_KEEP_TMP
+# asks to keep it for a look after a failure.
+remove_scratch() {
+	[ -n "$1" ] || return 0
+	if [ -n "${M2WO_KEEP_TMP:-}" ]; then
+		echo "# kept $1"
+	else
+		rm -rf "$1"
+	fi
+}
 finish() {
 	echo "1..$n"
 	echo "$((n - failed)) passed, $failed failed"
