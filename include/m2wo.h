@@ -308,6 +308,10 @@ typedef struct {
 	gsize offset;
 	int line;
 } m2wo_line_mark_t;
+/* Whether line [p, end) is a [group] line by GKeyFile's rule; sets *name
+ * (in the line) and *len to its name. The scan and the snapshot share it. */
+gboolean conf_group_line(const char *p, const char *end, const char **name,
+                         gsize *len);
 /* config_load without compile_all on a reduced text of path: whole groups
  * of the file, in file order, each starting at a mark (so that problems
  * name the file's lines). Templates are checked only when it holds a mail

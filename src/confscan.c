@@ -85,14 +85,25 @@ static void scan_key_add(scan_group_t *group, const char *name, int line)
 	}
 }
 
-/* GKeyFile's rule: "[", a name up to the first "]", then only blanks. */
-static gboolean line_is_group(const char *line)
+/* GKeyFile's rule: "[", a name up to the first "]", then only blanks
+ * (after leading blanks, before a final CR). */
+gboolean conf_group_line(const char *p, const char *end, const char **name,
+                         gsize *len)
 {
-	const char *end;
+	const char *close;
 
-	if (line[0] != '[' || (end = strchr(line, ']')) == NULL)
+	if (end > p && end[-1] == '\r')
+		end--;
+	while (p < end && g_ascii_isspace(*p))
+		p++;
+	if (p == end || *p != '[' || (close = memchr(p, ']', end - p)) == NULL)
 		return FALSE;
-	return end[1 + strspn(end + 1, " \t")] == '\0';
+	for (const char *rest = close + 1; rest < end; rest++)
+		if (*rest != ' ' && *rest != '\t')
+			return FALSE;
+	*name = p + 1;
+	*len = (gsize)(close - p - 1);
+	return TRUE;
 }
 
 /* GKeyFile's rule: no "[", "]" or control characters, not empty. */
@@ -189,7 +200,8 @@ static gboolean scan_key_line(load_t *ld, char *line, int lineno,
 static gboolean scan_line(load_t *ld, char *line, int lineno,
                           scan_group_t **group)
 {
-	gsize len = strlen(line);
+	gsize len = strlen(line), name_len;
+	const char *name;
 
 	if (len > 0 && line[len - 1] == '\r')
 		line[len - 1] = '\0';
@@ -197,7 +209,7 @@ static gboolean scan_line(load_t *ld, char *line, int lineno,
 		line++;
 	if (*line == '#' || *line == '\0')
 		return TRUE;
-	if (line_is_group(line))
+	if (conf_group_line(line, line + strlen(line), &name, &name_len))
 		return scan_group_line(ld, line, lineno, group);
 	if (line[0] != '=' && strchr(line, '=') != NULL)
 		return scan_key_line(ld, line, lineno, *group);

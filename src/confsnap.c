@@ -47,26 +47,15 @@ struct m2wo_confsnap {
 
 /* ---------------------------------------------------------- the text scan */
 
-/* Whether line [p, end) is a group header by confscan.c's (and GKeyFile's)
- * rules, and which kind. */
+/* Whether line [p, end) is a group header (conf_group_line, as the full
+ * scan decides), and which kind. */
 static gboolean
 sect_header(const char *p, const char *end, sect_kind_t *kind)
 {
-	const char *close, *rest;
 	gsize len;
 
-	if (end > p && end[-1] == '\r')
-		end--;
-	while (p < end && g_ascii_isspace(*p))
-		p++;
-	if (p == end || *p != '[' || (close = memchr(p, ']', end - p)) == NULL)
+	if (!conf_group_line(p, end, &p, &len))
 		return FALSE;
-	for (rest = close + 1; rest < end && (*rest == ' ' || *rest == '\t');)
-		rest++;
-	if (rest != end)
-		return FALSE;
-	p++;
-	len = close - p;
 	if ((len == 4 && memcmp(p, "m2wo", 4) == 0)
 	    || (len == 8 && memcmp(p, "defaults", 8) == 0))
 		*kind = SECT_KEEP;
