@@ -43,7 +43,8 @@ static const GOptionEntry main_options[] = {
 	  "Envelope recipient (Postfix ${recipient}); default $RECIPIENT",
 	  "RECIPIENT" },
 	{ "queue-id", 'q', 0, G_OPTION_ARG_FILENAME, &opt_queue_id,
-	  "Queue id for the audit line (Postfix ${queue_id})", "QUEUE_ID" },
+	  "Queue id for the audit line (Postfix ${queue_id}); default the id in "
+	  "Postfix's topmost Received header", "QUEUE_ID" },
 	{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_dry_run,
 	  "Change nothing; print the work order that would be posted", NULL },
 	{ "explain", 0, 0, G_OPTION_ARG_NONE, &opt_explain,
